@@ -1,0 +1,9 @@
+DROP TABLE signing_keys;
+DROP TABLE consents;
+DROP TABLE revoked_access_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE authorization_codes;
+DROP TABLE auth_requests;
+DROP TABLE sessions;
+DROP TABLE users;
+DROP TABLE clients;

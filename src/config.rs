@@ -1,0 +1,402 @@
+//! Typed, layered, strict settings: defaults → TOML file → `GATEHOUSE__SECTION__KEY` environment.
+//! Unknown keys and bad values are refused with a message naming the key. Every setting and its default
+//! is documented in `config/gatehouse.example.toml`; a test keeps that file in step with `Settings::default()`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+use toml::{Table, Value};
+
+const ENV_PREFIX: &str = "GATEHOUSE__";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub keys: KeySettings,
+    pub tokens: TokenSettings,
+    pub sessions: SessionSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// The issuer URL: every endpoint and link is derived from it, never from request headers.
+    pub issuer: String,
+    pub bind: String,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path` or `postgres://user:password@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// Base64 of 32 random bytes that seal the signing keys at rest. Empty: use `dev_key_file`.
+    #[serde(serialize_with = "serialize_redacted")]
+    pub encryption_key: SecretString,
+    /// Where a generated development key is kept when `encryption_key` is empty.
+    pub dev_key_file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    pub authorization_code_ttl: u64,
+    pub access_token_ttl: u64,
+    pub id_token_ttl: u64,
+    pub refresh_token_idle_ttl: u64,
+    pub refresh_token_absolute_ttl: u64,
+    /// Also put the scope-released profile/email claims in the ID token (they are always in userinfo).
+    pub claims_in_id_token: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// Lifetime of a browser sign-in session, in seconds.
+    pub ttl: u64,
+    /// How long a user has to finish an authorization (sign in, consent), in seconds.
+    pub authorization_request_ttl: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `gatehouse=debug,actix_web=info`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            keys: KeySettings::default(),
+            tokens: TokenSettings::default(),
+            sessions: SessionSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            workers: 0,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/gatehouse.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            encryption_key: SecretString::from(""),
+            dev_key_file: "data/encryption.key".into(),
+        }
+    }
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            authorization_code_ttl: 60,
+            access_token_ttl: 600,
+            id_token_ttl: 600,
+            refresh_token_idle_ttl: 14 * 86_400,
+            refresh_token_absolute_ttl: 30 * 86_400,
+            claims_in_id_token: false,
+        }
+    }
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            ttl: 12 * 3600,
+            authorization_request_ttl: 600,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// A database URL fit for logs: the password replaced by `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+fn serialize_redacted<S: Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("")
+}
+
+impl KeySettings {
+    pub fn configured_key(&self) -> Option<&str> {
+        let key = self.encryption_key.expose_secret().trim();
+        (!key.is_empty()).then_some(key)
+    }
+}
+
+/// Why the settings were refused; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Loads the settings: defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// As `load`, with the environment passed in (for tests).
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut merged = defaults_table();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            let table: Table = toml::from_str(&text)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            merge_file(&mut merged, table, "")?;
+        }
+        for (name, value) in env {
+            if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+                apply_env(&mut merged, name, rest, value)?;
+            }
+        }
+        let settings: Settings = serde_path_to_error::deserialize(Value::Table(merged))
+            .map_err(|e| ConfigError(format!("invalid value for `{}`: {}", e.path(), e.inner())))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.server.issuer)
+            .map_err(|e| ConfigError(format!("server.issuer is not a URL: {e}")))?;
+        if !matches!(issuer.scheme(), "http" | "https")
+            || issuer.query().is_some()
+            || issuer.fragment().is_some()
+        {
+            return Err(ConfigError(
+                "server.issuer must be an http(s) URL without query or fragment".into(),
+            ));
+        }
+        self.server.bind.parse::<SocketAddr>().map_err(|e| {
+            ConfigError(format!("server.bind `{}` is not an address: {e}", self.server.bind))
+        })?;
+        crate::store::sql::Backend::from_url(&self.database.url)
+            .map_err(|e| ConfigError(format!("database.url: {e}")))?;
+        if self.database.max_connections == 0 {
+            return Err(ConfigError("database.max_connections must be at least 1".into()));
+        }
+        if let Some(key) = self.keys.configured_key() {
+            decode_key(key).map_err(|e| ConfigError(format!("keys.encryption_key: {e}")))?;
+        }
+        for (name, value) in [
+            ("tokens.authorization_code_ttl", self.tokens.authorization_code_ttl),
+            ("tokens.access_token_ttl", self.tokens.access_token_ttl),
+            ("tokens.id_token_ttl", self.tokens.id_token_ttl),
+            ("tokens.refresh_token_idle_ttl", self.tokens.refresh_token_idle_ttl),
+            ("tokens.refresh_token_absolute_ttl", self.tokens.refresh_token_absolute_ttl),
+            ("sessions.ttl", self.sessions.ttl),
+            ("sessions.authorization_request_ttl", self.sessions.authorization_request_ttl),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be greater than 0")));
+            }
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError("log.format must be `text` or `json`".into()));
+        }
+        Ok(())
+    }
+
+    /// The issuer without a trailing slash, as it appears in `iss`.
+    pub fn issuer(&self) -> &str {
+        self.server.issuer.trim_end_matches('/')
+    }
+
+    pub fn dev_key_path(&self) -> PathBuf {
+        PathBuf::from(&self.keys.dev_key_file)
+    }
+}
+
+/// Decodes a base64 (standard or URL-safe) 32-byte key.
+pub fn decode_key(text: &str) -> Result<[u8; 32], String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let trimmed = text.trim().trim_end_matches('=');
+    let bytes = URL_SAFE_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| STANDARD.decode(text.trim()))
+        .map_err(|_| "must be base64 of 32 random bytes (e.g. `openssl rand -base64 32`)".to_string())?;
+    bytes
+        .try_into()
+        .map_err(|_| "must decode to exactly 32 bytes".to_string())
+}
+
+pub fn defaults_table() -> Table {
+    match Value::try_from(Settings::default()) {
+        Ok(Value::Table(t)) => t,
+        _ => unreachable!("Settings serialise to a table"),
+    }
+}
+
+fn merge_file(into: &mut Table, from: Table, prefix: &str) -> Result<(), ConfigError> {
+    for (key, value) in from {
+        let path = format!("{prefix}{key}");
+        match (into.get_mut(&key), value) {
+            (None, _) => return Err(ConfigError(format!("unknown setting `{path}`"))),
+            (Some(Value::Table(inner)), Value::Table(v)) => merge_file(inner, v, &format!("{path}."))?,
+            (Some(Value::Table(_)), _) => {
+                return Err(ConfigError(format!("`{path}` must be a [section]")));
+            }
+            (Some(slot), v) => *slot = v,
+        }
+    }
+    Ok(())
+}
+
+/// Applies `GATEHOUSE__SECTION__KEY=value`, coercing the text to the type of the default.
+fn apply_env(into: &mut Table, name: &str, rest: &str, raw: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+    let unknown = || ConfigError(format!("unknown setting in environment variable {name}"));
+    let [section, key] = path.as_slice() else {
+        return Err(unknown());
+    };
+    let slot = into
+        .get_mut(section)
+        .and_then(Value::as_table_mut)
+        .and_then(|t| t.get_mut(key))
+        .ok_or_else(unknown)?;
+    let bad = |what: &str| ConfigError(format!("{name}: `{raw}` is not {what}"));
+    *slot = match slot {
+        Value::Integer(_) => Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
+        Value::Boolean(_) => Value::Boolean(raw.trim().parse().map_err(|_| bad("true or false"))?),
+        _ => Value::String(raw.to_string()),
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!(s.server.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.server.bind, "127.0.0.1:8080");
+        assert_eq!(s.database.url, "sqlite://data/gatehouse.db");
+    }
+
+    #[test]
+    fn environment_overrides_with_types() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("GATEHOUSE__SERVER__ISSUER", "https://id.example.com"),
+                ("GATEHOUSE__TOKENS__ACCESS_TOKEN_TTL", "120"),
+                ("GATEHOUSE__TOKENS__CLAIMS_IN_ID_TOKEN", "true"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.issuer(), "https://id.example.com");
+        assert_eq!(s.tokens.access_token_ttl, 120);
+        assert!(s.tokens.claims_in_id_token);
+    }
+
+    #[test]
+    fn unknown_and_bad_environment_values_name_the_key() {
+        let e = Settings::load_from(None, &env(&[("GATEHOUSE__SERVER__BINDD", "x")])).unwrap_err();
+        assert!(e.to_string().contains("GATEHOUSE__SERVER__BINDD"), "{e}");
+        let e = Settings::load_from(None, &env(&[("GATEHOUSE__TOKENS__ACCESS_TOKEN_TTL", "soon")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("GATEHOUSE__TOKENS__ACCESS_TOKEN_TTL"), "{e}");
+        let e = Settings::load_from(None, &env(&[("GATEHOUSE__SERVER__BIND", "nowhere")])).unwrap_err();
+        assert!(e.to_string().contains("server.bind"), "{e}");
+    }
+
+    #[test]
+    fn unknown_and_bad_file_values_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.toml");
+        std::fs::write(&path, "[server]\nissuer = \"https://x\"\nbnd = \"1\"\n").unwrap();
+        let e = Settings::load_from(Some(&path), &[]).unwrap_err();
+        assert!(e.to_string().contains("server.bnd"), "{e}");
+        std::fs::write(&path, "[tokens]\naccess_token_ttl = \"long\"\n").unwrap();
+        let e = Settings::load_from(Some(&path), &[]).unwrap_err();
+        assert!(e.to_string().contains("tokens.access_token_ttl"), "{e}");
+        std::fs::write(&path, "[database]\nurl = \"mysql://x\"\n").unwrap();
+        let e = Settings::load_from(Some(&path), &[]).unwrap_err();
+        assert!(e.to_string().contains("database.url"), "{e}");
+    }
+
+    #[test]
+    fn database_passwords_never_reach_debug_output() {
+        let mut s = Settings::default();
+        s.database.url = "postgres://gate:hunter2@db.internal/gatehouse".into();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("postgres://gate:***@db.internal/gatehouse"), "{printed}");
+    }
+
+    #[test]
+    fn the_example_file_documents_every_setting_with_its_default() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gatehouse.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let example: Table = toml::from_str(&text).unwrap();
+        assert_eq!(example, defaults_table(), "config/gatehouse.example.toml is out of date");
+    }
+}

@@ -1,0 +1,143 @@
+//! Storage behind small traits, one per artefact. Each method documents its contract; `sql` is the one
+//! real implementation (diesel over SQLite and PostgreSQL). All times are UNIX seconds.
+
+mod model;
+pub mod sql;
+
+pub use model::*;
+
+/// What can go wrong below the flows. Not-found is never an error: finders return `Option`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same key already exists.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database cannot be reached (pool exhausted or server down): callers answer 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the database reported.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub trait ClientStore: Send + Sync {
+    /// Inserts a client; `Conflict` if its id is taken.
+    fn create_client(&self, client: &Client) -> Result<(), StoreError>;
+    fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError>;
+    fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Deletes a client and (by cascade) its codes, tokens and consents; false if it did not exist.
+    fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+pub trait UserStore: Send + Sync {
+    /// Inserts a user; `Conflict` if the id or the (lower-cased) email is taken.
+    fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    fn find_user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// Looks a user up by email, compared lower-cased.
+    fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// Deletes a user and (by cascade) their sessions, codes, tokens and consents; false if absent.
+    fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
+    /// Replaces the password hash; false if the user does not exist.
+    fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError>;
+}
+
+pub trait SessionStore: Send + Sync {
+    fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session with this id hash, if it exists and has not expired at `now`.
+    fn find_session(&self, id_hash: &str, now: i64) -> Result<Option<Session>, StoreError>;
+    /// Ends a session (server-side logout). Deleting a missing session is not an error.
+    fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+}
+
+pub trait AuthRequestStore: Send + Sync {
+    /// Stores a pending authorization request; also purges expired ones so that a loop of
+    /// `/authorize` calls cannot grow the table without bound.
+    fn create_auth_request(&self, request: &PendingAuthRequest) -> Result<(), StoreError>;
+    /// The pending request with this id, only if it belongs to this browser and has not expired.
+    fn find_auth_request(
+        &self,
+        id: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthRequest>, StoreError>;
+    /// Removes a pending request once it has been answered. Missing is not an error.
+    fn delete_auth_request(&self, id: &str) -> Result<(), StoreError>;
+}
+
+pub trait GrantStore: Send + Sync {
+    fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// Consumes a code in one transaction: marks it used only if it is unused and unexpired (so that of
+    /// any number of concurrent redemptions exactly one wins), then asks `issue` what to record. `issue`
+    /// returns `None` to reject (the code stays consumed). A code that was already used has its whole
+    /// grant revoked (RFC 6749 §4.1.2: "SHOULD revoke all tokens previously issued based on that code").
+    fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        issue: &mut dyn FnMut(&AuthorizationCode) -> Option<IssueRecord>,
+    ) -> Result<Redemption<AuthorizationCode>, StoreError>;
+    /// Rotates a refresh token in one transaction, exactly like `redeem_code`: the presented token is
+    /// marked used, `issue` decides, and its successor is stored. Presenting a token that was already
+    /// rotated out revokes the whole grant (RFC 9700 §4.14.2).
+    fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+        issue: &mut dyn FnMut(&RefreshToken) -> Option<IssueRecord>,
+    ) -> Result<Redemption<RefreshToken>, StoreError>;
+    fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>, StoreError>;
+    /// Revokes every refresh token of a grant and every unexpired access token issued from it.
+    fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError>;
+    /// Puts one access token's `jti` on the deny list until it expires anyway.
+    fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError>;
+    fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+}
+
+pub trait ConsentStore: Send + Sync {
+    /// The scopes this user has granted this client so far.
+    fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Records the scopes granted (replacing the previous record).
+    fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError>;
+}
+
+pub trait KeyStore: Send + Sync {
+    fn list_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Inserts a new key and retires every other unretired key of the same algorithm, atomically.
+    fn insert_current_key(&self, key: &StoredKey, now: i64) -> Result<(), StoreError>;
+}
+
+pub trait HealthCheck: Send + Sync {
+    /// Succeeds when the database answers a trivial query.
+    fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Everything the flows need, as one object in the application state.
+pub trait Store:
+    ClientStore
+    + UserStore
+    + SessionStore
+    + AuthRequestStore
+    + GrantStore
+    + ConsentStore
+    + KeyStore
+    + HealthCheck
+{
+}
+impl<T> Store for T where
+    T: ClientStore
+        + UserStore
+        + SessionStore
+        + AuthRequestStore
+        + GrantStore
+        + ConsentStore
+        + KeyStore
+        + HealthCheck
+{
+}

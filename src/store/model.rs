@@ -1,0 +1,142 @@
+//! The records the store keeps. Plain data; the SQL layer maps them to rows.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the secret (base64url); `None` for public clients.
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub id_token_alg: String,
+    pub skip_consent: bool,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// SHA-256 of the cookie value; the raw id never reaches the database.
+    pub id_hash: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    /// Space-separated RFC 8176 method references.
+    pub amr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingAuthRequest {
+    pub id: String,
+    pub browser_hash: String,
+    pub client_id: String,
+    /// The validated request, serialised by the protocol layer.
+    pub request: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizationCode {
+    pub code_hash: String,
+    /// Identifies everything issued from this code (the "grant"), for revocation.
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub acr: Option<String>,
+    pub amr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshToken {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub auth_time: i64,
+    pub acr: Option<String>,
+    pub amr: String,
+    pub created_at: i64,
+    /// Idle expiry of this token.
+    pub expires_at: i64,
+    /// Absolute expiry of the whole grant, carried over on rotation.
+    pub grant_expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl RefreshToken {
+    pub fn is_active(&self, now: i64) -> bool {
+        self.used_at.is_none()
+            && self.revoked_at.is_none()
+            && self.expires_at > now
+            && self.grant_expires_at > now
+    }
+}
+
+/// What a redemption records in the same transaction that consumes the code or token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssueRecord {
+    pub access_jti: String,
+    pub access_expires_at: i64,
+    pub refresh: Option<RefreshToken>,
+}
+
+/// The outcome of consuming a single-use artefact.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Redemption<T> {
+    /// Consumed now, and what `issue` returned was stored.
+    Issued(T),
+    /// Consumed now, but `issue` refused.
+    Rejected(T),
+    /// Presented a second time: its grant has been revoked.
+    Reused,
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: String,
+    /// PKCS#8, sealed with the configured encryption key (nonce ‖ ciphertext ‖ tag).
+    pub private_key: Vec<u8>,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}

@@ -1,0 +1,126 @@
+//! Connections and the pool: backend by URL scheme, SQLite pragmas on every connection, embedded
+//! migrations per backend.
+
+use std::path::Path;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, ManageConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, ConnectionError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+pub type DbPool = Pool<Manager>;
+
+/// Which database a URL names. Anything else is refused with a message naming the scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite URL needs a path, e.g. sqlite://data/gatehouse.db".into());
+            }
+            Ok(Backend::Sqlite(path.to_string()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres(url.to_string()))
+        } else {
+            Err("database.url must start with sqlite:// or postgres://".into())
+        }
+    }
+}
+
+/// An r2d2 manager that opens the right backend and applies SQLite's per-connection pragmas.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    backend: Backend,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.backend {
+            Backend::Sqlite(path) => {
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the one writer; busy_timeout makes writers queue
+                // instead of failing; foreign keys are off by default in SQLite.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+            Backend::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Pg)
+                .map_err(r2d2::Error::ConnectionError),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Opens a pool for `url`, creating the SQLite file's folder, and applies pending migrations.
+pub fn connect(url: &str, max_connections: u32) -> Result<DbPool, String> {
+    let backend = Backend::from_url(url)?;
+    if let Backend::Sqlite(path) = &backend {
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+    }
+    let pool = Pool::builder()
+        .max_size(max_connections)
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .build(Manager { backend })
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    run_migrations(&mut conn)?;
+    Ok(pool)
+}
+
+fn run_migrations(conn: &mut DbConnection) -> Result<(), String> {
+    let result = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Pg(c) => {
+            // Replicas starting together must not race each other through the migrations.
+            c.batch_execute("SELECT pg_advisory_lock(7210417)")
+                .map_err(|e| format!("migration lock: {e}"))?;
+            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            let _ = c.batch_execute("SELECT pg_advisory_unlock(7210417)");
+            result
+        }
+    };
+    result.map_err(|e| format!("migration failed: {e}"))
+}
+
+impl From<ConnectionError> for crate::store::StoreError {
+    fn from(e: ConnectionError) -> Self {
+        crate::store::StoreError::Unavailable(e.to_string())
+    }
+}

@@ -1,0 +1,68 @@
+//! Browser sessions and pending authorization requests.
+
+use diesel::prelude::*;
+
+use super::SqlStore;
+use super::rows::{AuthRequestRow, SessionRow};
+use super::schema::{auth_requests, sessions};
+use crate::store::{AuthRequestStore, PendingAuthRequest, Session, SessionStore, StoreError};
+
+impl SessionStore for SqlStore {
+    fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::delete(sessions::table.filter(sessions::expires_at.le(session.created_at)))
+            .execute(&mut *conn)?;
+        diesel::insert_into(sessions::table)
+            .values(SessionRow::from(session))
+            .execute(&mut *conn)?;
+        Ok(())
+    }
+
+    fn find_session(&self, id_hash: &str, now: i64) -> Result<Option<Session>, StoreError> {
+        let row = sessions::table
+            .find(id_hash)
+            .filter(sessions::expires_at.gt(now))
+            .select(SessionRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?;
+        Ok(row.map(Session::from))
+    }
+
+    fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        diesel::delete(sessions::table.find(id_hash)).execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+}
+
+impl AuthRequestStore for SqlStore {
+    fn create_auth_request(&self, request: &PendingAuthRequest) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::insert_into(auth_requests::table)
+            .values(AuthRequestRow::from(request))
+            .execute(&mut *conn)?;
+        diesel::delete(auth_requests::table.filter(auth_requests::expires_at.le(request.created_at)))
+            .execute(&mut *conn)?;
+        Ok(())
+    }
+
+    fn find_auth_request(
+        &self,
+        id: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<PendingAuthRequest>, StoreError> {
+        let row = auth_requests::table
+            .find(id)
+            .filter(auth_requests::browser_hash.eq(browser_hash))
+            .filter(auth_requests::expires_at.gt(now))
+            .select(AuthRequestRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?;
+        Ok(row.map(PendingAuthRequest::from))
+    }
+
+    fn delete_auth_request(&self, id: &str) -> Result<(), StoreError> {
+        diesel::delete(auth_requests::table.find(id)).execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! Clients, users, consents and the health check: plain rows, no multi-step transactions.
+
+use diesel::prelude::*;
+
+use super::SqlStore;
+use super::rows::{ClientRow, UserRow};
+use super::schema::{clients, consents, users};
+use crate::store::{Client, ClientStore, ConsentStore, HealthCheck, StoreError, User, UserStore};
+
+impl ClientStore for SqlStore {
+    fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+        diesel::insert_into(clients::table)
+            .values(ClientRow::from(client))
+            .execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+
+    fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        let row = clients::table
+            .find(id)
+            .select(ClientRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?;
+        Ok(row.map(Client::from))
+    }
+
+    fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows = clients::table
+            .order(clients::created_at.asc())
+            .select(ClientRow::as_select())
+            .load(&mut *self.conn()?)?;
+        Ok(rows.into_iter().map(Client::from).collect())
+    }
+
+    fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+        let n = diesel::delete(clients::table.find(id)).execute(&mut *self.conn()?)?;
+        Ok(n > 0)
+    }
+}
+
+impl UserStore for SqlStore {
+    fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        diesel::insert_into(users::table)
+            .values(UserRow::from(user))
+            .execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+
+    fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row = users::table
+            .find(id)
+            .select(UserRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?;
+        Ok(row.map(User::from))
+    }
+
+    fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let row = users::table
+            .filter(users::email.eq(email.to_lowercase()))
+            .select(UserRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?;
+        Ok(row.map(User::from))
+    }
+
+    fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = users::table
+            .order(users::created_at.asc())
+            .select(UserRow::as_select())
+            .load(&mut *self.conn()?)?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let n = diesel::delete(users::table.find(id)).execute(&mut *self.conn()?)?;
+        Ok(n > 0)
+    }
+
+    fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
+        let n = diesel::update(users::table.find(id))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+            .execute(&mut *self.conn()?)?;
+        Ok(n > 0)
+    }
+}
+
+impl ConsentStore for SqlStore {
+    fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
+        let scopes: Option<String> = consents::table
+            .find((user_id, client_id))
+            .select(consents::scopes)
+            .first(&mut *self.conn()?)
+            .optional()?;
+        Ok(scopes
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default())
+    }
+
+    fn save_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        // Delete-then-insert in one transaction is the portable upsert.
+        self.conn()?.transaction(|conn| {
+            diesel::delete(consents::table.find((user_id, client_id))).execute(conn)?;
+            diesel::insert_into(consents::table)
+                .values((
+                    consents::user_id.eq(user_id),
+                    consents::client_id.eq(client_id),
+                    consents::scopes.eq(scopes.join(" ")),
+                    consents::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok::<_, diesel::result::Error>(())
+        })?;
+        Ok(())
+    }
+}
+
+impl HealthCheck for SqlStore {
+    fn ping(&self) -> Result<(), StoreError> {
+        use diesel::connection::SimpleConnection;
+        self.conn()?.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+}
