@@ -6,3 +6,5 @@
 pub mod store;
 pub mod config;
 pub mod crypto;
+pub mod keys;
+pub mod protocol;

@@ -1,0 +1,19 @@
+//! Pure OpenID Connect / OAuth 2.0 rules: parsing requests into types that cannot be wrong, checking
+//! PKCE, redirect URIs and scopes, assembling claims. No actix, no diesel, no I/O, no clock: time and
+//! randomness are arguments.
+
+pub mod authorize;
+pub mod claims;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod params;
+pub mod pkce;
+pub mod redirect_uri;
+pub mod scope;
+pub mod token_request;
+
+pub use error::{ErrorCode, OAuthError};
+
+/// The authentication context class for a password (single-factor) sign-in.
+pub const ACR_PASSWORD: &str = "urn:gatehouse:acr:password";
