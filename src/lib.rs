@@ -8,3 +8,4 @@ pub mod config;
 pub mod crypto;
 pub mod keys;
 pub mod protocol;
+pub mod flows;

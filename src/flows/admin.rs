@@ -1,0 +1,186 @@
+//! Operator use cases: registering clients and users (used by the CLI, later by the admin API).
+
+use serde::Serialize;
+
+use super::now;
+use crate::crypto::{hash_password, random_id, random_token, sha256_b64};
+use crate::keys::Alg;
+use crate::protocol::{redirect_uri, scope};
+use crate::store::{Client, Store, StoreError, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(msg: impl Into<String>) -> AdminError {
+    AdminError::Invalid(msg.into())
+}
+
+pub const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
+pub const MIN_SECRET_LEN: usize = 32;
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+#[derive(Debug, Default, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub public: bool,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub id_token_alg: Option<String>,
+    pub skip_consent: bool,
+    pub id: Option<String>,
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: Client,
+    pub public: bool,
+    /// Shown once; only its SHA-256 is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient, AdminError> {
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(invalid("--name must be 1 to 200 characters"));
+    }
+    let grant_types = if new.grant_types.is_empty() {
+        let defaults: &[&str] = if new.redirect_uris.is_empty() { &["client_credentials"] } else { &["authorization_code", "refresh_token"] };
+        defaults.iter().map(|g| g.to_string()).collect()
+    } else {
+        dedup(new.grant_types)
+    };
+    if let Some(bad) = grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
+        return Err(invalid(format!("unknown grant type `{bad}` (use {})", GRANT_TYPES.join(", "))));
+    }
+    if new.public && grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(invalid("a public client cannot use client_credentials (it has no secret)"));
+    }
+    if grant_types.iter().any(|g| g == "authorization_code") && new.redirect_uris.is_empty() {
+        return Err(invalid("the authorization_code grant needs at least one --redirect-uri"));
+    }
+    for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
+        redirect_uri::validate_registration(uri).map_err(invalid)?;
+    }
+    let scopes = if new.scopes.is_empty() { scope::STANDARD_SCOPES.iter().map(|s| s.to_string()).collect() } else { dedup(new.scopes) };
+    if let Some(bad) = scopes.iter().find(|s| !scope::is_valid_token(s)) {
+        return Err(invalid(format!("`{bad}` is not a valid scope")));
+    }
+    let id_token_alg = new.id_token_alg.unwrap_or_else(|| "RS256".into());
+    if Alg::parse(&id_token_alg).is_none() {
+        return Err(invalid("--id-token-alg must be RS256, ES256 or EdDSA"));
+    }
+    let id = new.id.unwrap_or_else(random_id);
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+        return Err(invalid("--id must be 1 to 64 characters of A-Z a-z 0-9 - . _"));
+    }
+    let secret = match (new.public, new.secret) {
+        (true, Some(_)) => return Err(invalid("a public client has no secret")),
+        (true, None) => None,
+        (false, Some(s)) if s.len() < MIN_SECRET_LEN => {
+            return Err(invalid(format!("--secret must be at least {MIN_SECRET_LEN} characters (high entropy)")));
+        }
+        (false, Some(s)) => Some(s),
+        (false, None) => Some(random_token()),
+    };
+    let client = Client {
+        id: id.clone(),
+        name: name.to_string(),
+        secret_hash: secret.as_deref().map(sha256_b64),
+        redirect_uris: dedup(new.redirect_uris),
+        post_logout_redirect_uris: dedup(new.post_logout_redirect_uris),
+        grant_types,
+        scopes,
+        id_token_alg,
+        skip_consent: new.skip_consent,
+        created_at: now(),
+    };
+    store.create_client(&client).map_err(|e| match e {
+        StoreError::Conflict(_) => invalid(format!("a client with id `{id}` already exists")),
+        other => other.into(),
+    })?;
+    Ok(CreatedClient { public: client.is_public(), client, client_secret: secret })
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub email_verified: bool,
+}
+
+pub fn create_user(store: &dyn Store, new: NewUser) -> Result<User, AdminError> {
+    let email = normalise_email(&new.email)?;
+    let password_hash = match new.password {
+        Some(pw) => Some(hash_password(&check_password(&pw)?)),
+        None => None,
+    };
+    let at = now();
+    let user = User {
+        id: random_id(),
+        email: email.clone(),
+        email_verified: new.email_verified,
+        name: new.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+        password_hash,
+        created_at: at,
+        updated_at: at,
+    };
+    store.create_user(&user).map_err(|e| match e {
+        StoreError::Conflict(_) => invalid(format!("a user with email {email} already exists")),
+        other => other.into(),
+    })?;
+    Ok(user)
+}
+
+/// A user by id or email.
+pub fn find_user(store: &dyn Store, id_or_email: &str) -> Result<User, AdminError> {
+    let found = if id_or_email.contains('@') { store.find_user_by_email(id_or_email)? } else { store.find_user(id_or_email)? };
+    found.ok_or_else(|| AdminError::NotFound(format!("no user `{id_or_email}`")))
+}
+
+pub fn set_password(store: &dyn Store, id_or_email: &str, password: &str) -> Result<User, AdminError> {
+    let user = find_user(store, id_or_email)?;
+    store.set_password_hash(&user.id, &hash_password(&check_password(password)?), now())?;
+    Ok(user)
+}
+
+fn check_password(pw: &str) -> Result<String, AdminError> {
+    let pw = pw.trim_end_matches(['\r', '\n']);
+    if pw.chars().count() < MIN_PASSWORD_LEN || pw.len() > 1024 {
+        return Err(invalid(format!("the password must be {MIN_PASSWORD_LEN} to 1024 characters")));
+    }
+    Ok(pw.to_string())
+}
+
+fn normalise_email(email: &str) -> Result<String, AdminError> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+    if !valid {
+        return Err(invalid(format!("`{email}` is not an email address")));
+    }
+    Ok(email)
+}
+
+fn dedup(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}

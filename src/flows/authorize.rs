@@ -1,0 +1,186 @@
+//! The authorization endpoint's use case: validate, then decide whether the browser must sign in,
+//! consent, or can go straight back to the client with a code. The request waits server-side, bound
+//! to the browser, while the user signs in (DESIGN §3).
+
+use tracing::instrument;
+
+use super::browser::{Browser, SignedIn, signed_in};
+use super::{FlowError, Provider, now};
+use crate::crypto::{random_id, random_token, sha256_b64};
+use crate::protocol::authorize::{AuthorizationRequest, AuthorizationResponse, AuthorizeError};
+use crate::protocol::params::Params;
+use crate::protocol::{ACR_PASSWORD, ErrorCode, OAuthError, scope};
+use crate::store::{AuthorizationCode, Client, PendingAuthRequest};
+
+/// Where the browser goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Back to the client (code or error).
+    Respond(AuthorizationResponse),
+    /// To the sign-in page for this pending request.
+    Login(String),
+    /// To the consent page for this pending request.
+    Consent(String),
+}
+
+/// A pending request as stored: the validated request and when it was made.
+pub struct Pending {
+    pub id: String,
+    pub request: AuthorizationRequest,
+    pub client: Client,
+    pub created_at: i64,
+}
+
+#[instrument(skip_all, fields(client_id = params.get("client_id").unwrap_or("-")))]
+pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<Next, FlowError> {
+    let client = match AuthorizationRequest::client_id(params) {
+        Ok(id) => p.store.find_client(id)?,
+        Err(AuthorizeError::Page(m)) => return Err(FlowError::page("This link is not valid", m)),
+        Err(AuthorizeError::Redirect(..)) => unreachable!("client_id errors never redirect"),
+    };
+    let request = match AuthorizationRequest::parse(params, client.as_ref()) {
+        Ok(request) => request,
+        Err(AuthorizeError::Page(message)) => {
+            tracing::info!(%message, "authorization request refused without redirect");
+            return Err(FlowError::page("This link is not valid", message));
+        }
+        Err(AuthorizeError::Redirect(target, error)) => {
+            tracing::info!(error = %error.code, "authorization request refused");
+            return Ok(Next::Respond(target.error(p.issuer(), &error)));
+        }
+    };
+    let client = client.expect("parse succeeded, so the client exists");
+    let pending = Pending { id: String::new(), request, client, created_at: now() };
+    decide(p, pending, browser)
+}
+
+/// Continues a pending request after sign-in.
+pub fn resume(p: &Provider, request_id: &str, browser: &Browser) -> Result<Next, FlowError> {
+    let pending = load_pending(p, request_id, browser)?;
+    decide(p, pending, browser)
+}
+
+/// Loads a pending request, only for the browser that started it.
+pub fn load_pending(p: &Provider, request_id: &str, browser: &Browser) -> Result<Pending, FlowError> {
+    let stored = p
+        .store
+        .find_auth_request(request_id, &browser.binding_hash(), now())?
+        .ok_or_else(FlowError::expired_request)?;
+    let request: AuthorizationRequest =
+        serde_json::from_str(&stored.request).map_err(|_| FlowError::expired_request())?;
+    let client = p.store.find_client(&stored.client_id)?.ok_or_else(FlowError::expired_request)?;
+    Ok(Pending { id: stored.id, request, client, created_at: stored.created_at })
+}
+
+fn decide(p: &Provider, mut pending: Pending, browser: &Browser) -> Result<Next, FlowError> {
+    let req = &pending.request;
+    let target = req.target.clone();
+    let fail = |code: ErrorCode, msg: &'static str| Ok(Next::Respond(target.error(p.issuer(), &OAuthError::new(code, msg))));
+    let hinted_sub = match &req.id_token_hint {
+        None => None,
+        Some(hint) => match hint_subject(p, hint, &req.client_id) {
+            Some(sub) => Some(sub),
+            None => return fail(ErrorCode::InvalidRequest, "id_token_hint is not a valid ID token from this issuer"),
+        },
+    };
+    let signed_in = signed_in(p, browser)?;
+    if needs_login(req, pending.created_at, signed_in.as_ref(), hinted_sub.as_deref()) {
+        if req.prompt.none {
+            return fail(ErrorCode::LoginRequired, "the user is not signed in");
+        }
+        save_pending(p, &mut pending, browser)?;
+        return Ok(Next::Login(pending.id));
+    }
+    let signed_in = signed_in.expect("needs_login is false only with a session");
+    if needs_consent(p, &pending, &signed_in)? {
+        if req.prompt.none {
+            return fail(ErrorCode::ConsentRequired, "the user has not consented to this client");
+        }
+        save_pending(p, &mut pending, browser)?;
+        return Ok(Next::Consent(pending.id));
+    }
+    complete(p, &pending, &signed_in)
+}
+
+/// OIDC Core §3.1.2.1: prompt=login and max_age force a fresh sign-in; an id_token_hint for another
+/// user means the current session is not the one the client expects.
+fn needs_login(req: &AuthorizationRequest, created_at: i64, s: Option<&SignedIn>, hinted: Option<&str>) -> bool {
+    let Some(s) = s else { return true };
+    let auth_time = s.session.auth_time;
+    (req.prompt.login && auth_time < created_at)
+        || req.max_age.is_some_and(|max| now() - auth_time > max)
+        || hinted.is_some_and(|sub| sub != s.user.id)
+}
+
+fn needs_consent(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<bool, FlowError> {
+    if pending.client.skip_consent {
+        return Ok(false);
+    }
+    if pending.request.prompt.consent {
+        return Ok(true);
+    }
+    let granted = p.store.find_consent(&s.user.id, &pending.client.id)?;
+    Ok(!scope::is_subset(&pending.request.scopes, &granted))
+}
+
+fn save_pending(p: &Provider, pending: &mut Pending, browser: &Browser) -> Result<(), FlowError> {
+    if !pending.id.is_empty() {
+        return Ok(());
+    }
+    pending.id = random_id();
+    let request = serde_json::to_string(&pending.request).expect("requests serialise");
+    p.store.create_auth_request(&PendingAuthRequest {
+        id: pending.id.clone(),
+        browser_hash: browser.binding_hash(),
+        client_id: pending.client.id.clone(),
+        request,
+        created_at: pending.created_at,
+        expires_at: pending.created_at + p.settings.sessions.authorization_request_ttl as i64,
+    })?;
+    Ok(())
+}
+
+/// Issues the code and answers the client; the pending request is done.
+pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, FlowError> {
+    let req = &pending.request;
+    let code = random_token();
+    let at = now();
+    p.store.create_code(&AuthorizationCode {
+        code_hash: sha256_b64(&code),
+        grant_id: random_id(),
+        client_id: req.client_id.clone(),
+        user_id: s.user.id.clone(),
+        redirect_uri: req.target.redirect_uri.clone(),
+        scope: scope::join(&req.scopes),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        auth_time: s.session.auth_time,
+        acr: (!req.acr_values.is_empty()).then(|| ACR_PASSWORD.to_string()),
+        amr: s.session.amr.clone(),
+        created_at: at,
+        expires_at: at + p.settings.tokens.authorization_code_ttl as i64,
+    })?;
+    if !pending.id.is_empty() {
+        p.store.delete_auth_request(&pending.id)?;
+    }
+    tracing::info!(client_id = %req.client_id, "authorization code issued");
+    Ok(Next::Respond(req.target.success(p.issuer(), &code)))
+}
+
+/// The subject of an ID token we issued to this client. Expired hints are fine (OIDC Core §3.1.2.1).
+fn hint_subject(p: &Provider, hint: &str, client_id: &str) -> Option<String> {
+    let claims = verify_id_token_hint(p, hint)?;
+    let aud_ok = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => a == client_id,
+        Some(serde_json::Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(client_id)),
+        _ => false,
+    };
+    aud_ok.then(|| claims.get("sub")?.as_str().map(str::to_string)).flatten()
+}
+
+/// The claims of an ID token this issuer signed (signature, `typ` and `iss` checked; expiry is not,
+/// since hints are usually old). Access tokens (`typ: at+jwt`) are not accepted.
+pub fn verify_id_token_hint(p: &Provider, hint: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let claims = p.keys.ring().verify_jwt(hint, Some("JWT")).ok()?;
+    (claims.get("iss").and_then(|v| v.as_str()) == Some(p.issuer())).then_some(claims)
+}

@@ -1,0 +1,56 @@
+//! Password sign-in on the login page. Unknown accounts and wrong passwords get the same answer in
+//! about the same time (DESIGN §4.13): an unknown email is checked against a dummy hash.
+
+use tracing::instrument;
+
+use super::authorize::{Next, load_pending, resume};
+use super::browser::{Browser, start_session};
+use super::{FlowError, Provider};
+use crate::crypto::{dummy_password_hash, verify_password};
+
+/// What the login page shows.
+pub struct LoginView {
+    pub client_name: String,
+    pub login_hint: String,
+}
+
+pub enum LoginOutcome {
+    /// Signed in: set this session cookie and continue.
+    SignedIn { session_id: String, next: Next },
+    /// Show the form again with a neutral message.
+    Failed(LoginView),
+}
+
+pub fn show(p: &Provider, request_id: &str, browser: &Browser) -> Result<LoginView, FlowError> {
+    let pending = load_pending(p, request_id, browser)?;
+    Ok(LoginView {
+        client_name: pending.client.name,
+        login_hint: pending.request.login_hint.unwrap_or_default(),
+    })
+}
+
+#[instrument(skip_all)]
+pub fn submit(
+    p: &Provider,
+    request_id: &str,
+    email: &str,
+    password: &str,
+    browser: &Browser,
+) -> Result<LoginOutcome, FlowError> {
+    let pending = load_pending(p, request_id, browser)?;
+    let user = p.store.find_user_by_email(email.trim())?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let valid = verify_password(hash.unwrap_or(dummy_password_hash()), password) && hash.is_some();
+    let Some(user) = user.filter(|_| valid) else {
+        tracing::info!(outcome = "failed", "password sign-in");
+        return Ok(LoginOutcome::Failed(LoginView {
+            client_name: pending.client.name,
+            login_hint: email.to_string(),
+        }));
+    };
+    let session_id = start_session(p, browser, &user, "pwd")?;
+    tracing::info!(outcome = "ok", user_id = %user.id, "password sign-in");
+    let signed_in = Browser { binding_id: browser.binding_id.clone(), session_id: Some(session_id.clone()) };
+    let next = resume(p, request_id, &signed_in)?;
+    Ok(LoginOutcome::SignedIn { session_id, next })
+}

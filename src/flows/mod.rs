@@ -1,0 +1,84 @@
+//! Use cases: load → decide (protocol) → persist. No actix types; every flow is synchronous and runs
+//! on the blocking pool, so one flow is one hop off the async workers. Only flows read the clock.
+
+pub mod admin;
+pub mod authorize;
+pub mod browser;
+pub mod consent;
+pub mod introspect;
+pub mod login;
+pub mod logout;
+pub mod revoke;
+pub mod token;
+pub mod userinfo;
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::crypto::Sealer;
+use crate::keys::{KeyError, Keys};
+use crate::protocol::OAuthError;
+use crate::store::{Store, StoreError};
+
+/// Everything a flow needs: storage, keys and settings. Cheap to clone.
+#[derive(Clone)]
+pub struct Provider {
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<Keys>,
+    pub sealer: Sealer,
+    pub settings: Arc<Settings>,
+}
+
+impl Provider {
+    pub fn issuer(&self) -> &str {
+        self.settings.issuer()
+    }
+
+    /// Seconds a retired key stays published: the longest a token it signed can live.
+    pub fn key_retention(settings: &Settings) -> i64 {
+        settings.tokens.access_token_ttl.max(settings.tokens.id_token_ttl) as i64 + 60
+    }
+}
+
+/// The current UNIX time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// What can stop a flow. The web layer maps each to the endpoint's own format.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// A protocol error for the client (token, introspection, revocation, userinfo endpoints).
+    #[error("{0}")]
+    OAuth(OAuthError),
+    /// A browser-facing refusal where redirecting would be unsafe: the gateway's own error page.
+    #[error("{title}: {message}")]
+    Page { title: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl From<OAuthError> for FlowError {
+    fn from(e: OAuthError) -> Self {
+        FlowError::OAuth(e)
+    }
+}
+
+impl FlowError {
+    pub fn page(title: &'static str, message: impl Into<String>) -> Self {
+        FlowError::Page { title, message: message.into() }
+    }
+
+    /// The page shown when a sign-in link is stale, forged or opened in another browser.
+    pub fn expired_request() -> Self {
+        FlowError::page(
+            "This sign-in has expired",
+            "Go back to the application and start signing in again.",
+        )
+    }
+}

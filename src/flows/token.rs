@@ -1,0 +1,249 @@
+//! The token endpoint (RFC 6749 §3.2): authenticate the client, then one function per grant. A code or
+//! refresh token is consumed and its successors recorded in one transaction; signing happens after.
+
+use serde::Serialize;
+use serde_json::Value;
+use tracing::instrument;
+
+use super::{FlowError, Provider, now};
+use crate::crypto::{random_id, random_token, sha256_b64};
+use crate::keys::Alg;
+use crate::protocol::claims::{self, AccessTokenInput, Authentication, IdTokenInput};
+use crate::protocol::client_auth::ClientCredentials;
+use crate::protocol::params::Params;
+use crate::protocol::token_request::TokenRequest;
+use crate::protocol::{ErrorCode, OAuthError, pkce, scope};
+use crate::store::{Client, IssueRecord, Redemption, RefreshToken};
+
+/// RFC 6749 §5.1 successful response.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Authenticates the client named by the request (header or body).
+pub fn authenticate_client(p: &Provider, authorization: Option<&str>, params: &Params) -> Result<Client, FlowError> {
+    let credentials = ClientCredentials::extract(authorization, params)?;
+    let client = p.store.find_client(credentials.client_id())?;
+    credentials.authenticate(client.as_ref())?;
+    Ok(client.expect("authenticated clients exist"))
+}
+
+#[instrument(skip_all, fields(grant_type = params.get("grant_type").unwrap_or("-"), client_id))]
+pub fn exchange(p: &Provider, authorization: Option<&str>, params: &Params) -> Result<TokenResponse, FlowError> {
+    let client = authenticate_client(p, authorization, params)?;
+    tracing::Span::current().record("client_id", client.id.as_str());
+    let request = TokenRequest::parse(params)?;
+    if !client.allows_grant(request.grant_type()) {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type").into());
+    }
+    let result = match request {
+        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
+            authorization_code(p, &client, &code, redirect_uri.as_deref(), code_verifier.as_deref())
+        }
+        TokenRequest::RefreshToken { refresh_token, scope } => refresh(p, &client, &refresh_token, scope),
+        TokenRequest::ClientCredentials { scope } => client_credentials(p, &client, scope),
+    };
+    if let Err(FlowError::OAuth(e)) = &result {
+        tracing::info!(error = %e.code, reason = %e.description, "token request refused");
+    }
+    result
+}
+
+/// RFC 6749 §4.1.3 + RFC 7636 §4.6.
+fn authorization_code(
+    p: &Provider,
+    client: &Client,
+    code: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<TokenResponse, FlowError> {
+    let at = now();
+    let mut refusal = None;
+    let mut issued = None;
+    let outcome = p.store.redeem_code(&sha256_b64(code), at, &mut |grant| {
+        let check = if grant.client_id != client.id {
+            Err("the code was issued to another client")
+        } else if redirect_uri != Some(grant.redirect_uri.as_str()) {
+            Err("redirect_uri does not match the authorization request")
+        } else {
+            match (&grant.code_challenge, verifier) {
+                (Some(challenge), Some(v)) if pkce::verify(challenge, v) => Ok(()),
+                (Some(_), _) => Err("code_verifier does not match the code_challenge"),
+                (None, Some(_)) => Err("code_verifier sent but no code_challenge was"),
+                (None, None) => Ok(()),
+            }
+        };
+        if let Err(reason) = check {
+            refusal = Some(reason);
+            return None;
+        }
+        let (record, refresh) = issue_record(p, client, &grant.grant_id, &grant.user_id, &grant.scope, auth_of(grant.auth_time, &grant.acr, &grant.amr), at, None);
+        issued = Some((record.access_jti.clone(), refresh));
+        Some(record)
+    })?;
+    let grant = match outcome {
+        Redemption::Issued(grant) => grant,
+        Redemption::Rejected(_) => return Err(OAuthError::invalid_grant(refusal.unwrap_or("invalid code")).into()),
+        Redemption::Reused => {
+            tracing::warn!(client_id = %client.id, "authorization code reused: its grant was revoked");
+            return Err(OAuthError::invalid_grant("the code has already been used").into());
+        }
+        Redemption::Invalid => return Err(OAuthError::invalid_grant("the code is invalid or expired").into()),
+    };
+    let (jti, refresh) = issued.expect("issued with the grant");
+    let auth = auth_of(grant.auth_time, &grant.acr, &grant.amr);
+    respond(p, client, &grant.user_id, &scope::parse(&grant.scope), &auth, grant.nonce.as_deref(), &jti, refresh, at)
+}
+
+/// RFC 6749 §6, with rotation: the presented token is consumed and a successor issued.
+fn refresh(p: &Provider, client: &Client, token: &str, requested: Option<Vec<String>>) -> Result<TokenResponse, FlowError> {
+    let at = now();
+    let mut refusal = None;
+    let mut issued = None;
+    let outcome = p.store.rotate_refresh_token(&sha256_b64(token), at, &mut |current: &RefreshToken| {
+        if current.client_id != client.id {
+            refusal = Some(OAuthError::invalid_grant("the refresh token was issued to another client"));
+            return None;
+        }
+        let granted = scope::parse(&current.scope);
+        let scopes = requested.clone().unwrap_or_else(|| granted.clone());
+        // RFC 6749 §6: the requested scope "MUST NOT include any scope not originally granted".
+        if !scope::is_subset(&scopes, &granted) {
+            refusal = Some(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant"));
+            return None;
+        }
+        let auth = auth_of(current.auth_time, &current.acr, &current.amr);
+        let (record, refresh) = issue_record(p, client, &current.grant_id, &current.user_id, &current.scope, auth, at, Some(current.grant_expires_at));
+        issued = Some((record.access_jti.clone(), refresh, scopes));
+        Some(record)
+    })?;
+    let current = match outcome {
+        Redemption::Issued(current) => current,
+        Redemption::Rejected(_) => return Err(refusal.unwrap_or_else(|| OAuthError::invalid_grant("invalid refresh token")).into()),
+        Redemption::Reused => {
+            tracing::warn!(client_id = %client.id, "refresh token reused: its grant was revoked");
+            return Err(OAuthError::invalid_grant("the refresh token has already been used").into());
+        }
+        Redemption::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into()),
+    };
+    let (jti, refresh, scopes) = issued.expect("issued with the grant");
+    let auth = auth_of(current.auth_time, &current.acr, &current.amr);
+    respond(p, client, &current.user_id, &scopes, &auth, None, &jti, refresh, at)
+}
+
+/// RFC 6749 §4.4: a confidential client acting for itself. No user, so no ID token or user scopes.
+fn client_credentials(p: &Provider, client: &Client, requested: Option<Vec<String>>) -> Result<TokenResponse, FlowError> {
+    let user_scopes = ["openid", "profile", "email", "offline_access"];
+    let allowed: Vec<String> = client.scopes.iter().filter(|s| !user_scopes.contains(&s.as_str())).cloned().collect();
+    let scopes = requested.unwrap_or_else(|| allowed.clone());
+    if !scope::is_subset(&scopes, &allowed) {
+        return Err(OAuthError::new(ErrorCode::InvalidScope, "a requested scope is not allowed for client credentials").into());
+    }
+    let at = now();
+    let ttl = p.settings.tokens.access_token_ttl;
+    let jti = random_id();
+    let claims = claims::access_token_claims(AccessTokenInput {
+        issuer: p.issuer(), client_id: &client.id, subject: &client.id, scopes: &scopes,
+        authentication: None, jti: &jti, now: at, ttl: ttl as i64,
+    });
+    let access_token = p.keys.ring().sign_jwt(Alg::ES256, "at+jwt", &claims)?;
+    tracing::info!(client_id = %client.id, "client credentials token issued");
+    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope: scope::join(&scopes), id_token: None, refresh_token: None })
+}
+
+fn auth_of(auth_time: i64, acr: &Option<String>, amr: &str) -> Authentication {
+    Authentication { auth_time, acr: acr.clone(), amr: amr.split_whitespace().map(str::to_string).collect() }
+}
+
+/// What a redemption records: the access token's `jti` (so revoking the grant can deny-list it) and,
+/// when the client may refresh, a new refresh token (returned in clear, stored hashed).
+#[expect(clippy::too_many_arguments)]
+fn issue_record(
+    p: &Provider,
+    client: &Client,
+    grant_id: &str,
+    user_id: &str,
+    scope: &str,
+    auth: Authentication,
+    at: i64,
+    grant_expires_at: Option<i64>,
+) -> (IssueRecord, Option<String>) {
+    let t = &p.settings.tokens;
+    let refresh = client.allows_grant("refresh_token").then(random_token);
+    let grant_expires_at = grant_expires_at.unwrap_or(at + t.refresh_token_absolute_ttl as i64);
+    let record = IssueRecord {
+        access_jti: random_id(),
+        access_expires_at: at + t.access_token_ttl as i64,
+        refresh: refresh.as_ref().map(|token| RefreshToken {
+            token_hash: sha256_b64(token),
+            grant_id: grant_id.to_string(),
+            client_id: client.id.clone(),
+            user_id: user_id.to_string(),
+            scope: scope.to_string(),
+            auth_time: auth.auth_time,
+            acr: auth.acr.clone(),
+            amr: auth.amr.join(" "),
+            created_at: at,
+            expires_at: (at + t.refresh_token_idle_ttl as i64).min(grant_expires_at),
+            grant_expires_at,
+            used_at: None,
+            revoked_at: None,
+        }),
+    };
+    (record, refresh)
+}
+
+/// Signs the access token (ES256, RFC 9068) and, for `openid` requests, the ID token (client's alg).
+#[expect(clippy::too_many_arguments)]
+fn respond(
+    p: &Provider,
+    client: &Client,
+    user_id: &str,
+    scopes: &[String],
+    auth: &Authentication,
+    nonce: Option<&str>,
+    jti: &str,
+    refresh_token: Option<String>,
+    at: i64,
+) -> Result<TokenResponse, FlowError> {
+    let t = &p.settings.tokens;
+    let ring = p.keys.ring();
+    let access_claims = claims::access_token_claims(AccessTokenInput {
+        issuer: p.issuer(), client_id: &client.id, subject: user_id, scopes,
+        authentication: Some(auth), jti, now: at, ttl: t.access_token_ttl as i64,
+    });
+    let access_token = ring.sign_jwt(Alg::ES256, "at+jwt", &access_claims)?;
+    let id_token = if scope::contains(scopes, "openid") {
+        let user = p.store.find_user(user_id)?.ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+        let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
+        let user_claims = if t.claims_in_id_token {
+            claims::user_claims(&user, scopes)
+        } else {
+            claims::user_claims(&user, &[])
+        };
+        let id_claims: Value = claims::id_token_claims(IdTokenInput {
+            issuer: p.issuer(), client_id: &client.id, user_claims, nonce, authentication: auth,
+            access_token: Some((&access_token, alg)), now: at, ttl: t.id_token_ttl as i64,
+        });
+        Some(ring.sign_jwt(alg, "JWT", &id_claims)?)
+    } else {
+        None
+    };
+    tracing::info!(client_id = %client.id, scope = %scope::join(scopes), "tokens issued");
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: t.access_token_ttl,
+        scope: scope::join(scopes),
+        id_token,
+        refresh_token,
+    })
+}
