@@ -9,3 +9,7 @@ pub mod crypto;
 pub mod keys;
 pub mod protocol;
 pub mod flows;
+pub mod web;
+pub mod startup;
+pub mod telemetry;
+pub mod cli;

@@ -61,8 +61,8 @@ impl ManageConnection for Manager {
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
                 // instead of failing; foreign keys are off by default in SQLite.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -94,6 +94,7 @@ pub fn connect(url: &str, max_connections: u32) -> Result<DbPool, String> {
     }
     let pool = Pool::builder()
         .max_size(max_connections)
+        .min_idle(Some(1))
         .connection_timeout(std::time::Duration::from_secs(5))
         .build(Manager { backend })
         .map_err(|e| format!("cannot open the database: {e}"))?;

@@ -1,0 +1,120 @@
+//! Building and running the application: open the store, load the keys, bind, serve.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{HttpServer, web};
+
+use crate::config::{Settings, decode_key};
+use crate::crypto::{Sealer, random_bytes};
+use crate::flows::{Provider, now};
+use crate::keys::Keys;
+use crate::store::Store;
+use crate::store::sql::{SqlStore, connect};
+use crate::web::{AppState, app};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+}
+
+/// Opens the database (applying migrations) and the key-sealing key: what every command needs.
+pub fn open_store(settings: &Settings) -> Result<(Arc<dyn Store>, Sealer), StartupError> {
+    let pool = connect(&settings.database.url, settings.database.max_connections).map_err(StartupError::Database)?;
+    let sealer = Sealer::new(&encryption_key(settings)?);
+    Ok((Arc::new(SqlStore::new(pool)), sealer))
+}
+
+/// The configured key, or a development key kept in `keys.dev_key_file` (created on first use).
+fn encryption_key(settings: &Settings) -> Result<[u8; 32], StartupError> {
+    if let Some(key) = settings.keys.configured_key() {
+        return decode_key(key).map_err(|e| StartupError::Config(format!("keys.encryption_key: {e}")));
+    }
+    let path = settings.dev_key_path();
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return decode_key(&text).map_err(|e| StartupError::Config(format!("{}: {e}", path.display())));
+    }
+    let key = random_bytes::<32>();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StartupError::Config(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    write_private(&path, &crate::crypto::b64url(&key)).map_err(|e| StartupError::Config(format!("cannot write {}: {e}", path.display())))?;
+    tracing::warn!(
+        path = %path.display(),
+        "NO keys.encryption_key CONFIGURED: generated a development key. Set GATEHOUSE__KEYS__ENCRYPTION_KEY in production"
+    );
+    Ok(key)
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(&settings.server.bind).map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
+        Self::build_with_listener(settings, listener)
+    }
+
+    pub fn build_with_listener(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
+        let (store, sealer) = open_store(&settings)?;
+        let keep_for = Provider::key_retention(&settings);
+        let keys = Arc::new(Keys::load_or_create(store.as_ref(), sealer.clone(), now(), keep_for)?);
+        let provider = Provider { store, keys, sealer, settings: Arc::new(settings) };
+        let port = listener.local_addr().map_err(|e| StartupError::Bind("listener".into(), e))?.port();
+        let workers = match provider.settings.server.workers {
+            0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            n => n,
+        };
+        let state = web::Data::new(AppState::new(provider.clone()));
+        let server = HttpServer::new(move || app(state.clone()))
+            .workers(workers)
+            .listen(listener)
+            .map_err(|e| StartupError::Bind("listener".into(), e))?
+            .run();
+        actix_web::rt::spawn(reload_keys(provider));
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Picks up keys rotated by the CLI or another replica.
+async fn reload_keys(provider: Provider) {
+    let mut interval = actix_web::rt::time::interval(Duration::from_secs(30));
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let p = provider.clone();
+        let result = web::block(move || p.keys.reload(p.store.as_ref(), now())).await;
+        if let Ok(Err(e)) = result {
+            tracing::error!(error = %e, "reloading signing keys failed");
+        }
+    }
+}

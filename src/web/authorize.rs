@@ -1,0 +1,36 @@
+//! GET/POST /authorize, and turning a flow's `Next` into a browser response.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::AppState;
+use super::errors::PageError;
+use super::extract::{BrowserCookies, blocking, params, see_other};
+use super::pages::{FormPostPage, ok};
+use crate::flows::authorize::{self, Next};
+use crate::protocol::authorize::AuthorizationResponse;
+
+pub async fn authorize(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let params = params(&req, &body)?;
+    let cookies = BrowserCookies::read(&req, &state);
+    let (p, browser) = (state.provider.clone(), cookies.browser.clone());
+    let next = blocking(move || authorize::start(&p, &params, &browser)).await?;
+    Ok(respond(&state, &cookies, next))
+}
+
+/// The browser response for the next step of an authorization.
+pub fn respond(state: &AppState, cookies: &BrowserCookies, next: Next) -> HttpResponse {
+    match next {
+        Next::Respond(AuthorizationResponse::Redirect(url)) => see_other(&url).finish(),
+        Next::Respond(AuthorizationResponse::FormPost { action, fields }) => ok(&FormPostPage { action, fields }),
+        Next::Login(id) => {
+            let mut response = see_other(&format!("/login?req={id}"));
+            cookies.apply(state, &mut response);
+            response.finish()
+        }
+        Next::Consent(id) => {
+            let mut response = see_other(&format!("/consent?req={id}"));
+            cookies.apply(state, &mut response);
+            response.finish()
+        }
+    }
+}

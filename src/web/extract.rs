@@ -1,0 +1,113 @@
+//! Reading requests: protocol parameters (strictly), the browser's cookies, and running a flow on the
+//! blocking pool.
+
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+
+use super::AppState;
+use crate::crypto::random_token;
+use crate::flows::FlowError;
+use crate::flows::browser::Browser;
+use crate::protocol::OAuthError;
+use crate::protocol::params::{ParamError, Params};
+use crate::store::StoreError;
+
+/// Parameters from the query string (GET) or the form body (POST).
+pub fn params(req: &HttpRequest, body: &[u8]) -> Result<Params, ParamError> {
+    if req.method() == actix_web::http::Method::POST {
+        Params::parse(body)
+    } else {
+        Params::parse(req.query_string().as_bytes())
+    }
+}
+
+/// A POST body must be a form (RFC 6749 §3.2); anything else is `invalid_request`.
+pub fn require_form(req: &HttpRequest) -> Result<(), FlowError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if is_form {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded").into())
+    }
+}
+
+pub fn authorization_header(req: &HttpRequest) -> Option<String> {
+    req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Runs a flow on the blocking pool.
+pub async fn blocking<T, F>(f: F) -> Result<T, FlowError>
+where
+    F: FnOnce() -> Result<T, FlowError> + Send + 'static,
+    T: Send + 'static,
+{
+    web::block(f)
+        .await
+        .map_err(|_| FlowError::Store(StoreError::Database("a worker task failed".into())))?
+}
+
+/// The browser's cookies. A browser seen for the first time gets a new binding id, set on the response.
+pub struct BrowserCookies {
+    pub browser: Browser,
+    pub new_binding: bool,
+}
+
+impl BrowserCookies {
+    pub fn read(req: &HttpRequest, state: &AppState) -> Self {
+        let existing = req.cookie(&state.cookie_name("browser")).map(|c| c.value().to_string()).filter(|v| v.len() >= 32);
+        let new_binding = existing.is_none();
+        let session_id = req.cookie(&state.cookie_name("session")).map(|c| c.value().to_string());
+        Self { browser: Browser { binding_id: existing.unwrap_or_else(random_token), session_id }, new_binding }
+    }
+
+    /// Adds the binding cookie to a response if the browser did not have one.
+    pub fn apply(&self, state: &AppState, response: &mut HttpResponseBuilder) {
+        if self.new_binding {
+            response.cookie(state.cookie("browser", self.browser.binding_id.clone(), None));
+        }
+    }
+}
+
+impl AppState {
+    /// Cookie names take the `__Host-` prefix under https (DESIGN §4.9).
+    pub fn cookie_name(&self, name: &str) -> String {
+        if self.secure_cookies { format!("__Host-gh_{name}") } else { format!("gh_{name}") }
+    }
+
+    pub fn cookie(&self, name: &str, value: String, max_age: Option<i64>) -> Cookie<'static> {
+        let mut cookie = Cookie::build(self.cookie_name(name), value)
+            .path("/")
+            .http_only(true)
+            .secure(self.secure_cookies)
+            .same_site(SameSite::Lax)
+            .finish();
+        if let Some(seconds) = max_age {
+            cookie.set_max_age(Duration::seconds(seconds));
+        }
+        cookie
+    }
+
+    pub fn session_cookie(&self, session_id: String) -> Cookie<'static> {
+        self.cookie("session", session_id, Some(self.provider.settings.sessions.ttl as i64))
+    }
+
+    pub fn expired_session_cookie(&self) -> Cookie<'static> {
+        let mut cookie = self.cookie("session", String::new(), None);
+        cookie.make_removal();
+        cookie
+    }
+}
+
+/// 303 See Other: after a POST the browser must GET the target (DESIGN §4.10).
+pub fn see_other(location: &str) -> HttpResponseBuilder {
+    let mut response = HttpResponse::SeeOther();
+    response.insert_header((header::LOCATION, location.to_string()));
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    response
+}

@@ -1,0 +1,66 @@
+//! GET/POST /login: the password sign-in page of a pending authorization.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::AppState;
+use super::authorize::respond;
+use super::errors::PageError;
+use super::extract::{BrowserCookies, blocking, params};
+use super::pages::{LoginPage, ok, render};
+use crate::flows::login::{self, LoginOutcome};
+use crate::flows::{FlowError, browser::Browser};
+use crate::protocol::params::Params;
+
+/// The pending request id and a valid CSRF token, or the error page.
+pub fn checked_form(state: &AppState, cookies: &BrowserCookies, params: &Params) -> Result<String, PageError> {
+    let req_id = params.get("req").ok_or_else(FlowError::expired_request)?;
+    let csrf_ok = params.get("csrf").is_some_and(|t| state.provider.sealer.is_valid_csrf(&cookies.browser.binding_id, t));
+    if !csrf_ok {
+        return Err(FlowError::page("This form has expired", "Reload the page and try again.").into());
+    }
+    Ok(req_id.to_string())
+}
+
+pub async fn show_login(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let params = params(&req, &[])?;
+    let cookies = BrowserCookies::read(&req, &state);
+    let req_id = params.get("req").ok_or_else(FlowError::expired_request)?.to_string();
+    let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
+    let view = blocking(move || login::show(&p, &id, &browser)).await?;
+    Ok(ok(&LoginPage {
+        csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
+        req: req_id,
+        client_name: view.client_name,
+        login_hint: view.login_hint,
+        error: None,
+    }))
+}
+
+pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let params = params(&req, &body)?;
+    let cookies = BrowserCookies::read(&req, &state);
+    let req_id = checked_form(&state, &cookies, &params)?;
+    let email = params.get("email").unwrap_or_default().to_string();
+    let password = params.get("password").unwrap_or_default().to_string();
+    let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
+    let outcome = blocking(move || login::submit(&p, &id, &email, &password, &browser)).await?;
+    match outcome {
+        LoginOutcome::SignedIn { session_id, next } => {
+            let signed_in = BrowserCookies { browser: Browser { session_id: Some(session_id.clone()), ..cookies.browser.clone() }, ..cookies };
+            let mut response = respond(&state, &signed_in, next);
+            response.add_cookie(&state.session_cookie(session_id)).map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
+            Ok(response)
+        }
+        LoginOutcome::Failed(view) => Ok(render(
+            StatusCode::UNAUTHORIZED,
+            &LoginPage {
+                csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
+                req: req_id,
+                client_name: view.client_name,
+                login_hint: view.login_hint,
+                error: Some("The email address or password is not correct.".into()),
+            },
+        )),
+    }
+}

@@ -1,0 +1,101 @@
+//! HTTP: one route table (`configure`), thin handlers (extract → one flow → response), all error
+//! mapping in `errors`, pages in `pages`.
+
+mod assets;
+mod authorize;
+mod consent;
+mod discovery;
+pub mod errors;
+mod extract;
+mod health;
+mod login;
+mod logout;
+pub mod pages;
+mod token;
+mod userinfo;
+
+use actix_web::dev::Service;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::web::{self, ServiceConfig};
+use futures_util::FutureExt;
+
+use crate::crypto::sha256_b64;
+use crate::flows::Provider;
+
+/// What every handler shares.
+pub struct AppState {
+    pub provider: Provider,
+    /// The discovery document, serialised once.
+    pub discovery: String,
+    pub discovery_etag: String,
+    /// The issuer is https: cookies are `Secure` and `__Host-` prefixed.
+    pub secure_cookies: bool,
+}
+
+impl AppState {
+    pub fn new(provider: Provider) -> Self {
+        let discovery = crate::protocol::discovery::metadata(provider.issuer()).to_string();
+        Self {
+            discovery_etag: sha256_b64(&discovery)[..16].to_string(),
+            discovery,
+            secure_cookies: provider.issuer().starts_with("https://"),
+            provider,
+        }
+    }
+}
+
+/// Every route of the gateway.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.route("/.well-known/openid-configuration", web::get().to(discovery::openid_configuration))
+        .route("/jwks.json", web::get().to(discovery::jwks))
+        .service(web::resource("/authorize").get(authorize::authorize).post(authorize::authorize))
+        .service(web::resource("/login").get(login::show_login).post(login::submit_login))
+        .service(web::resource("/consent").get(consent::show_consent).post(consent::submit_consent))
+        .service(web::resource("/token").post(token::issue_token))
+        .service(web::resource("/introspect").post(token::introspect_token))
+        .service(web::resource("/revoke").post(token::revoke_token))
+        .service(web::resource("/userinfo").get(userinfo::userinfo).post(userinfo::userinfo))
+        .service(web::resource("/end_session").get(logout::end_session).post(logout::end_session))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/static/gatehouse.css", web::get().to(assets::stylesheet))
+        .route("/static/form_post.js", web::get().to(assets::form_post_script));
+}
+
+/// Headers every response carries.
+pub fn default_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "no-referrer"))
+}
+
+/// The app with its middleware: default headers and one structured log line per request (path only:
+/// query strings carry hints, states and codes that must not reach logs).
+pub fn app(
+    state: web::Data<AppState>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .app_data(state)
+        .app_data(web::PayloadConfig::new(256 * 1024))
+        .configure(configure)
+        .wrap(default_headers())
+        .wrap_fn(|req, srv| {
+            let method = req.method().to_string();
+            let path = req.path().to_string();
+            let started = std::time::Instant::now();
+            srv.call(req).map(move |res| {
+                if let Ok(r) = &res {
+                    tracing::info!(%method, %path, status = r.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+                }
+                res
+            })
+        })
+}
