@@ -68,6 +68,7 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 pub struct Application {
     port: u16,
     server: Server,
+    provider: Provider,
 }
 
 impl Application {
@@ -92,12 +93,17 @@ impl Application {
             .listen(listener)
             .map_err(|e| StartupError::Bind("listener".into(), e))?
             .run();
-        actix_web::rt::spawn(reload_keys(provider));
-        Ok(Self { port, server })
+        actix_web::rt::spawn(reload_keys(provider.clone()));
+        Ok(Self { port, server, provider })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The application's store, keys and settings (for operator tooling and tests).
+    pub fn provider(&self) -> &Provider {
+        &self.provider
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -1,0 +1,309 @@
+//! Spawning the app and typed helpers per endpoint.
+
+use std::net::TcpListener;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use gatehouse::config::Settings;
+use gatehouse::flows::Provider;
+use gatehouse::flows::admin::{self, NewClient, NewUser};
+use gatehouse::startup::Application;
+use gatehouse::store::User;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IntrospectionUrl, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RevocationUrl, Scope,
+};
+use reqwest::redirect::Policy;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9999/callback";
+pub const POST_LOGOUT_URI: &str = "http://127.0.0.1:9999/signed-out";
+pub const SECRET: &str = "s3cret-s3cret-s3cret-s3cret-s3cret-0123";
+
+/// Generates one test per backend: `name::sqlite` always, `name::postgres` when `TEST_DATABASE_URL` is set.
+#[macro_export]
+macro_rules! db_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[actix_web::test]
+            async fn sqlite() {
+                let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await;
+                ($body)(app).await;
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                if std::env::var("TEST_DATABASE_URL").is_err() {
+                    eprintln!("TEST_DATABASE_URL not set: PostgreSQL variant skipped");
+                    return;
+                }
+                let app = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres).await;
+                ($body)(app).await;
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that exists for one test and is dropped with it.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: Option<String>,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+                Self { url, admin_url: None, name: String::new(), _dir: Some(dir) }
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+                let name = format!("gh_test_{}", gatehouse::crypto::random_id().to_lowercase().replace(['-', '_'], ""));
+                let mut conn = PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL answers");
+                conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
+                let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
+                url.set_path(&name);
+                Self { url: url.to_string(), admin_url: Some(admin_url), name, _dir: None }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(admin) = &self.admin_url {
+            if let Ok(mut conn) = PgConnection::establish(admin) {
+                let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub provider: Provider,
+    pub db: TestDatabase,
+    /// A browser: cookie jar, no redirects.
+    pub browser: reqwest::Client,
+    /// For the relying party and API calls: no cookies, no redirects.
+    pub http: reqwest::Client,
+}
+
+pub fn test_settings(db_url: &str) -> Settings {
+    let mut settings = Settings::default();
+    settings.database.url = db_url.to_string();
+    settings.database.max_connections = 4;
+    settings.keys.encryption_key = gatehouse::crypto::b64url(&[42u8; 32]).into();
+    settings.log.level = "warn".into();
+    settings
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = TestDatabase::create(backend);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().unwrap().port();
+    let mut settings = test_settings(&db.url);
+    settings.server.issuer = format!("http://127.0.0.1:{port}");
+    settings.server.workers = 2;
+    adjust(&mut settings);
+    let app = Application::build_with_listener(settings, listener).expect("the app builds");
+    let provider = app.provider().clone();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        provider,
+        db,
+        browser: browser(),
+        http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
+    }
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap()
+}
+
+pub type Rp = CoreClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointMaybeSet, EndpointMaybeSet>;
+
+/// An authorization in progress, as the relying party remembers it.
+pub struct Authorization {
+    pub url: String,
+    pub state: CsrfToken,
+    pub nonce: Nonce,
+    pub verifier: PkceCodeVerifier,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A confidential client with the default grants, scopes and both registered URIs.
+    pub fn client(&self, id: &str) -> NewClient {
+        NewClient {
+            name: format!("App {id}"),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            post_logout_redirect_uris: vec![POST_LOGOUT_URI.into()],
+            id: Some(id.into()),
+            secret: Some(SECRET.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn create_client(&self, new: NewClient) -> admin::CreatedClient {
+        admin::create_client(self.provider.store.as_ref(), new).expect("client created")
+    }
+
+    pub fn create_user(&self, email: &str) -> User {
+        admin::create_user(
+            self.provider.store.as_ref(),
+            NewUser { email: email.into(), name: Some("Ada Lovelace".into()), password: Some(PASSWORD.into()), email_verified: true },
+        )
+        .expect("user created")
+    }
+
+    /// The relying party: discovery, then an `openidconnect` client for `client_id`.
+    pub async fn rp(&self, client_id: &str, secret: Option<&str>) -> Rp {
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(self.address.clone()).unwrap(), &self.http)
+            .await
+            .expect("discovery works");
+        CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.into()), secret.map(|s| ClientSecret::new(s.into())))
+            .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap())
+            .set_revocation_url(RevocationUrl::new(self.url("/revoke")).unwrap())
+            .set_introspection_url(IntrospectionUrl::new(self.url("/introspect")).unwrap())
+    }
+
+    /// Starts an authorization with PKCE and a nonce for the given extra scopes.
+    pub fn authorization(&self, rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> Authorization {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = rp
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .set_pkce_challenge(challenge);
+        for s in scopes {
+            request = request.add_scope(Scope::new(s.to_string()));
+        }
+        for (k, v) in extra {
+            request = request.add_extra_param(*k, *v);
+        }
+        let (url, state, nonce) = request.url();
+        Authorization { url: url.to_string(), state, nonce, verifier }
+    }
+
+    /// GET a URL with the browser; returns (status, Location header, body).
+    pub async fn get(&self, url: &str) -> Page {
+        Page::from(self.browser.get(url).send().await.expect("request sent")).await
+    }
+
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Page {
+        Page::from(self.browser.post(url).form(form).send().await.expect("request sent")).await
+    }
+
+    /// Signs in on the login page `page` (which must be a redirect to /login).
+    pub async fn sign_in(&self, login_redirect: &Page, email: &str, password: &str) -> Page {
+        let login = self.get(&self.url(login_redirect.location())).await;
+        assert_eq!(login.status, 200, "login page: {}", login.body);
+        let req = login.hidden("req");
+        let csrf = login.hidden("csrf");
+        self.post_form(&self.url("/login"), &[("req", &req), ("csrf", &csrf), ("email", email), ("password", password)]).await
+    }
+
+    /// Accepts the consent page that `page` redirects to.
+    pub async fn consent(&self, consent_redirect: &Page, decision: &str) -> Page {
+        let consent = self.get(&self.url(consent_redirect.location())).await;
+        assert_eq!(consent.status, 200, "consent page: {}", consent.body);
+        let req = consent.hidden("req");
+        let csrf = consent.hidden("csrf");
+        self.post_form(&self.url("/consent"), &[("req", &req), ("csrf", &csrf), ("decision", decision)]).await
+    }
+
+    /// Runs the browser part of a code flow for a fresh user session: authorize, sign in, consent.
+    /// Returns the final redirect to the client.
+    pub async fn browser_flow(&self, auth: &Authorization, email: &str) -> Page {
+        let start = self.get(&auth.url).await;
+        assert_eq!(start.status, 303, "authorize: {}", start.body);
+        let mut page = if start.location().starts_with("/login") { self.sign_in(&start, email, PASSWORD).await } else { start };
+        if page.location().starts_with("/consent") {
+            page = self.consent(&page, "allow").await;
+        }
+        assert_eq!(page.status, 303, "{}", page.body);
+        page
+    }
+
+    /// The full code flow up to the token response.
+    pub async fn code_flow(&self, rp: &Rp, email: &str, scopes: &[&str]) -> (openidconnect::core::CoreTokenResponse, Nonce) {
+        let auth = self.authorization(rp, scopes, &[]);
+        let back = self.browser_flow(&auth, email).await;
+        let code = back.query("code").expect("a code");
+        assert_eq!(back.query("state").as_deref(), Some(auth.state.secret().as_str()));
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(auth.verifier)
+            .request_async(&self.http)
+            .await
+            .expect("code exchange works");
+        (tokens, auth.nonce)
+    }
+
+    /// POST a form to an API endpoint without cookies.
+    pub async fn api_post(&self, path: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.expect("request sent")
+    }
+}
+
+/// A response as a browser sees it.
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    pub async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        Self { status, location, headers, body: response.text().await.unwrap_or_default() }
+    }
+
+    pub fn location(&self) -> &str {
+        self.location.as_deref().unwrap_or("")
+    }
+
+    /// A query parameter of the Location header.
+    pub fn query(&self, name: &str) -> Option<String> {
+        let url = url::Url::parse(self.location()).ok()?;
+        url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    /// The value of a hidden form field.
+    pub fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no field {name} in {}", self.body)) + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_string()
+    }
+}

@@ -1,0 +1,7 @@
+//! Black-box tests: the real server on port 0 with a fresh database, driven by a real relying party
+//! (the `openidconnect` crate) and a browser (`reqwest` with a cookie jar, redirects off).
+//! Every test runs on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` is set.
+
+mod helpers;
+
+mod code_flow;
