@@ -11,7 +11,7 @@ use toml::{Table, Value};
 
 const ENV_PREFIX: &str = "GATEHOUSE__";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -78,19 +78,6 @@ pub struct LogSettings {
     pub format: String,
     /// A tracing filter, e.g. `info` or `gatehouse=debug,actix_web=info`. `RUST_LOG` overrides it.
     pub level: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::default(),
-            database: DatabaseSettings::default(),
-            keys: KeySettings::default(),
-            tokens: TokenSettings::default(),
-            sessions: SessionSettings::default(),
-            log: LogSettings::default(),
-        }
-    }
 }
 
 impl Default for ServerSettings {

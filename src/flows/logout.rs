@@ -22,7 +22,7 @@ pub struct LogoutRequest {
 
 pub enum LogoutNext {
     /// Ask the user (the page posts back with `decision`).
-    Confirm(LogoutRequest),
+    Confirm(Box<LogoutRequest>),
     /// Signed out: redirect to the client if it asked, else show the signed-out page.
     SignedOut(Option<String>),
     /// The user chose to stay signed in.
@@ -81,7 +81,7 @@ pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<LogoutN
         tracing::info!("signed out by the application");
         return Ok(LogoutNext::SignedOut(return_url(&request)));
     }
-    Ok(LogoutNext::Confirm(request))
+    Ok(LogoutNext::Confirm(Box::new(request)))
 }
 
 /// The answer from the confirmation page.

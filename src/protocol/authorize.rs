@@ -161,7 +161,7 @@ impl AuthorizationRequest {
             max_age,
             login_hint: params.get("login_hint").map(str::to_string),
             id_token_hint: params.get("id_token_hint").map(str::to_string),
-            acr_values: params.get("acr_values").map(|v| scope::parse(v)).unwrap_or_default(),
+            acr_values: params.get("acr_values").map(scope::parse).unwrap_or_default(),
             ui_locales: params.get("ui_locales").map(str::to_string),
         })
     }

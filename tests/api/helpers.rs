@@ -1,4 +1,5 @@
 //! Spawning the app and typed helpers per endpoint.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 

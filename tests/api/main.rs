@@ -4,4 +4,13 @@
 
 mod helpers;
 
+mod authorize;
 mod code_flow;
+mod discovery;
+mod introspection;
+mod keys;
+mod logout;
+mod prompt;
+mod refresh;
+mod scale_out;
+mod token;
