@@ -93,7 +93,7 @@ impl Application {
             .listen(listener)
             .map_err(|e| StartupError::Bind("listener".into(), e))?
             .run();
-        actix_web::rt::spawn(reload_keys(provider.clone()));
+        actix_web::rt::spawn(housekeeping(provider.clone()));
         Ok(Self { port, server, provider })
     }
 
@@ -111,16 +111,25 @@ impl Application {
     }
 }
 
-/// Picks up keys rotated by the CLI or another replica.
-async fn reload_keys(provider: Provider) {
+/// Every 30 seconds: pick up keys rotated by the CLI or another replica, and delete expired rows
+/// (so that abandoned sign-ins and old grants cannot grow the database). Idempotent on every replica.
+async fn housekeeping(provider: Provider) {
     let mut interval = actix_web::rt::time::interval(Duration::from_secs(30));
     interval.tick().await;
     loop {
         interval.tick().await;
         let p = provider.clone();
-        let result = web::block(move || p.keys.reload(p.store.as_ref(), now())).await;
-        if let Ok(Err(e)) = result {
-            tracing::error!(error = %e, "reloading signing keys failed");
+        let result = web::block(move || {
+            if let Err(e) = p.keys.reload(p.store.as_ref(), now()) {
+                tracing::error!(error = %e, "reloading signing keys failed");
+            }
+            p.store.purge_expired(now())
+        })
+        .await;
+        match result {
+            Ok(Ok(removed)) if removed > 0 => tracing::debug!(removed, "expired rows purged"),
+            Ok(Err(e)) => tracing::error!(error = %e, "purging expired rows failed"),
+            _ => {}
         }
     }
 }

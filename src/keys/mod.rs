@@ -233,3 +233,77 @@ pub fn generate(alg: Alg, sealer: &Sealer, now: i64) -> Result<StoredKey, KeyErr
         retired_at: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::json;
+
+    use super::*;
+
+    fn ring() -> KeyRing {
+        let sealer = Sealer::new(&[3u8; 32]);
+        let stored: Vec<StoredKey> = [Alg::ES256, Alg::EdDSA].into_iter().map(|a| generate(a, &sealer, 100).unwrap()).collect();
+        KeyRing::from_stored(stored, &sealer, 100, 600).unwrap()
+    }
+
+    /// Re-signs nothing: swaps the header of a valid token, keeping payload and signature.
+    fn with_header(token: &str, header: serde_json::Value) -> String {
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let encoded = URL_SAFE_NO_PAD.encode(header.to_string());
+        parts[0] = &encoded;
+        parts.join(".")
+    }
+
+    #[test]
+    fn tokens_verify_with_every_algorithm() {
+        let ring = ring();
+        for alg in [Alg::ES256, Alg::EdDSA] {
+            let token = ring.sign_jwt(alg, "JWT", &json!({ "sub": "u1" })).unwrap();
+            let claims = ring.verify_jwt(&token, Some("JWT")).unwrap();
+            assert_eq!(claims["sub"], "u1");
+            assert_eq!(ring.verify_jwt(&token, Some("at+jwt")), Err(JwtError::Header("unexpected typ")));
+        }
+    }
+
+    #[test]
+    fn forged_headers_and_signatures_are_rejected() {
+        let ring = ring();
+        let token = ring.sign_jwt(Alg::ES256, "JWT", &json!({ "sub": "u1" })).unwrap();
+        let kid = ring.current(Alg::ES256).unwrap().kid.clone();
+        for (header, expected) in [
+            (json!({ "alg": "none", "kid": kid, "typ": "JWT" }), JwtError::Header("alg does not match the key")),
+            (json!({ "alg": "HS256", "kid": kid, "typ": "JWT" }), JwtError::Header("alg does not match the key")),
+            (json!({ "alg": "EdDSA", "kid": kid, "typ": "JWT" }), JwtError::Header("alg does not match the key")),
+            (json!({ "alg": "ES256", "kid": kid, "jku": "https://evil/jwks" }), JwtError::Header("key-location headers are not accepted")),
+            (json!({ "alg": "ES256", "kid": kid, "jwk": {} }), JwtError::Header("key-location headers are not accepted")),
+            (json!({ "alg": "ES256", "kid": kid, "x5u": "https://evil" }), JwtError::Header("key-location headers are not accepted")),
+            (json!({ "alg": "ES256", "kid": "unknown" }), JwtError::UnknownKey),
+            (json!({ "alg": "ES256" }), JwtError::Header("kid missing")),
+        ] {
+            assert_eq!(ring.verify_jwt(&with_header(&token, header.clone()), None), Err(expected), "{header}");
+        }
+        let unsigned = format!("{}.", token.rsplit_once('.').unwrap().0);
+        assert!(ring.verify_jwt(&unsigned, None).is_err());
+        let mut tampered = token.clone();
+        tampered.replace_range(tampered.len() - 3.., "AAA");
+        assert_eq!(ring.verify_jwt(&tampered, None), Err(JwtError::Signature));
+        assert_eq!(ring.verify_jwt("not.a.jwt.at.all", None), Err(JwtError::Malformed));
+    }
+
+    #[test]
+    fn retired_keys_are_published_until_their_tokens_expire() {
+        let sealer = Sealer::new(&[3u8; 32]);
+        let mut old = generate(Alg::ES256, &sealer, 100).unwrap();
+        old.retired_at = Some(200);
+        let new = generate(Alg::ES256, &sealer, 200).unwrap();
+        let stored = vec![old.clone(), new.clone()];
+        let ring = KeyRing::from_stored(stored.clone(), &sealer, 700, 600).unwrap();
+        assert_eq!(ring.current(Alg::ES256).unwrap().kid, new.kid);
+        assert!(ring.jwks_json().contains(&old.kid));
+        let later = KeyRing::from_stored(stored, &sealer, 800, 600).unwrap();
+        assert!(!later.jwks_json().contains(&old.kid));
+        assert!(KeyRing::from_stored(vec![new], &Sealer::new(&[4u8; 32]), 800, 600).is_err());
+    }
+}

@@ -51,8 +51,7 @@ pub trait SessionStore: Send + Sync {
 }
 
 pub trait AuthRequestStore: Send + Sync {
-    /// Stores a pending authorization request; also purges expired ones so that a loop of
-    /// `/authorize` calls cannot grow the table without bound.
+    /// Stores a pending authorization request (expired ones are removed by `purge_expired`).
     fn create_auth_request(&self, request: &PendingAuthRequest) -> Result<(), StoreError>;
     /// The pending request with this id, only if it belongs to this browser and has not expired.
     fn find_auth_request(
@@ -116,6 +115,10 @@ pub trait KeyStore: Send + Sync {
 pub trait HealthCheck: Send + Sync {
     /// Succeeds when the database answers a trivial query.
     fn ping(&self) -> Result<(), StoreError>;
+    /// Deletes what can no longer be used at `now`: expired sessions, pending requests, codes (kept a
+    /// day past expiry so that a late replay is still recognised), grants past their absolute expiry,
+    /// and deny-list entries of expired access tokens. Returns the number of rows removed.
+    fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
 }
 
 /// Everything the flows need, as one object in the application state.

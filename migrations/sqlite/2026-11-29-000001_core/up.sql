@@ -32,6 +32,7 @@ CREATE TABLE sessions (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX sessions_user_id ON sessions(user_id);
+CREATE INDEX sessions_expires_at ON sessions(expires_at);
 
 CREATE TABLE auth_requests (
     id TEXT PRIMARY KEY NOT NULL,
@@ -61,6 +62,7 @@ CREATE TABLE authorization_codes (
     access_jti TEXT,
     access_expires_at BIGINT
 );
+CREATE INDEX authorization_codes_expires_at ON authorization_codes(expires_at);
 
 CREATE TABLE refresh_tokens (
     token_hash TEXT PRIMARY KEY NOT NULL,
@@ -80,11 +82,13 @@ CREATE TABLE refresh_tokens (
     access_expires_at BIGINT
 );
 CREATE INDEX refresh_tokens_grant_id ON refresh_tokens(grant_id);
+CREATE INDEX refresh_tokens_grant_expires_at ON refresh_tokens(grant_expires_at);
 
 CREATE TABLE revoked_access_tokens (
     jti TEXT PRIMARY KEY NOT NULL,
     expires_at BIGINT NOT NULL
 );
+CREATE INDEX revoked_access_tokens_expires_at ON revoked_access_tokens(expires_at);
 
 CREATE TABLE consents (
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,

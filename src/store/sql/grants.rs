@@ -15,13 +15,9 @@ type QueryResult<T> = Result<T, diesel::result::Error>;
 
 impl GrantStore for SqlStore {
     fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        // Expired codes are useless; sweeping them here keeps the table small without a scheduler.
-        diesel::delete(codes::table.filter(codes::expires_at.lt(code.created_at - 86_400)))
-            .execute(&mut *conn)?;
         diesel::insert_into(codes::table)
             .values(CodeRow::from(code))
-            .execute(&mut *conn)?;
+            .execute(&mut *self.conn()?)?;
         Ok(())
     }
 

@@ -9,12 +9,9 @@ use crate::store::{AuthRequestStore, PendingAuthRequest, Session, SessionStore, 
 
 impl SessionStore for SqlStore {
     fn create_session(&self, session: &Session) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        diesel::delete(sessions::table.filter(sessions::expires_at.le(session.created_at)))
-            .execute(&mut *conn)?;
         diesel::insert_into(sessions::table)
             .values(SessionRow::from(session))
-            .execute(&mut *conn)?;
+            .execute(&mut *self.conn()?)?;
         Ok(())
     }
 
@@ -36,12 +33,9 @@ impl SessionStore for SqlStore {
 
 impl AuthRequestStore for SqlStore {
     fn create_auth_request(&self, request: &PendingAuthRequest) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
         diesel::insert_into(auth_requests::table)
             .values(AuthRequestRow::from(request))
-            .execute(&mut *conn)?;
-        diesel::delete(auth_requests::table.filter(auth_requests::expires_at.le(request.created_at)))
-            .execute(&mut *conn)?;
+            .execute(&mut *self.conn()?)?;
         Ok(())
     }
 
