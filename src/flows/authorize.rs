@@ -34,9 +34,8 @@ pub struct Pending {
 #[instrument(skip_all, fields(client_id = params.get("client_id").unwrap_or("-")))]
 pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<Next, FlowError> {
     let client = match AuthorizationRequest::client_id(params) {
-        Ok(id) => p.store.find_client(id)?,
-        Err(AuthorizeError::Page(m)) => return Err(FlowError::page("This link is not valid", m)),
-        Err(AuthorizeError::Redirect(..)) => unreachable!("client_id errors never redirect"),
+        Some(id) => p.store.find_client(id)?,
+        None => None,
     };
     let request = match AuthorizationRequest::parse(params, client.as_ref()) {
         Ok(request) => request,
@@ -49,7 +48,9 @@ pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<Next, F
             return Ok(Next::Respond(target.error(p.issuer(), &error)));
         }
     };
-    let client = client.expect("parse succeeded, so the client exists");
+    let Some(client) = client else {
+        return Err(FlowError::page("This link is not valid", "This application is not registered with Gatehouse."));
+    };
     let pending = Pending { id: String::new(), request, client, created_at: now() };
     decide(p, pending, browser)
 }

@@ -100,10 +100,8 @@ pub enum AuthorizeError {
 
 impl AuthorizationRequest {
     /// The client id named by the request, to look the client up before `parse`.
-    pub fn client_id(params: &Params) -> Result<&str, AuthorizeError> {
-        params
-            .get("client_id")
-            .ok_or_else(|| AuthorizeError::Page("The application did not say who it is (client_id is missing).".into()))
+    pub fn client_id(params: &Params) -> Option<&str> {
+        params.get("client_id")
     }
 
     /// Validates the request for `client` (None if `client_id` is unknown).

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Client {
+    #[serde(rename = "client_id")]
     pub id: String,
     pub name: String,
     /// SHA-256 of the secret (base64url); `None` for public clients.
@@ -30,6 +31,7 @@ impl Client {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct User {
+    #[serde(rename = "user_id")]
     pub id: String,
     pub email: String,
     pub email_verified: bool,

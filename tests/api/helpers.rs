@@ -308,3 +308,10 @@ impl Page {
         self.body[start..end].to_string()
     }
 }
+
+/// A test body `|app: TestApp| async move { .. }` that only touches `app.provider.*` would otherwise
+/// capture just that field (edition 2021+ precise capture) and drop `app.db` — the test database —
+/// before the body runs. A `Drop` impl makes the body capture the whole `TestApp`.
+impl Drop for TestApp {
+    fn drop(&mut self) {}
+}

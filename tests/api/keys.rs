@@ -7,7 +7,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse::crypto::Sealer;
 use gatehouse::flows::now;
 use gatehouse::keys::{KeyError, KeyRing};
-use gatehouse::store::KeyStore;
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 use serde_json::Value;
 

@@ -154,8 +154,11 @@ db_test!(a_confirmation_without_or_with_a_wrong_csrf_token_is_refused, |app: Tes
 db_test!(a_csrf_token_from_another_browser_is_refused, |app: TestApp| async move {
     let rp = setup(&app).await;
     signed_in(&app, &rp, "ada@example.com").await;
+    // The attacker's own browser gets a valid CSRF token for itself (here from a sign-in page).
     let attacker = browser();
-    let attacker_page = Page::from(attacker.get(app.url("/end_session")).send().await.unwrap()).await;
+    let auth = app.authorization(&rp, &[], &[]);
+    let start = Page::from(attacker.get(&auth.url).send().await.unwrap()).await;
+    let attacker_page = Page::from(attacker.get(app.url(start.location())).send().await.unwrap()).await;
     assert_eq!(attacker_page.status, 200, "{}", attacker_page.body);
 
     let forged = app.post_form(&app.url("/end_session"), &[("csrf", &attacker_page.hidden("csrf")), ("decision", "logout")]).await;

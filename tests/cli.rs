@@ -1,0 +1,390 @@
+//! The command line as an operator uses it: the real binary, run in an empty directory, its output
+//! read as a script would. Each test has its own directory (and so its own SQLite database).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Base64 of 32 bytes of `*`.
+const ENCRYPTION_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// An empty working directory for the binary.
+struct Workspace {
+    dir: TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The binary in this directory, with no inherited Gatehouse settings and the encryption key set.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        command.args(args).current_dir(self.path()).stdin(Stdio::null());
+        for (name, _) in std::env::vars() {
+            if name.starts_with("GATEHOUSE__") || name == "RUST_LOG" {
+                command.env_remove(name);
+            }
+        }
+        command.env("GATEHOUSE__KEYS__ENCRYPTION_KEY", ENCRYPTION_KEY);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the binary runs")
+    }
+
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        command.output().expect("the binary runs")
+    }
+
+    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        succeeded(args, self.run(args))
+    }
+
+    /// Runs a command that must fail; returns its standard error.
+    fn fails(&self, args: &[&str]) -> String {
+        failed(args, self.run(args))
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no single JSON value ({e}): {out}"))
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(out.status.success(), "{args:?} failed: {}\nstdout: {}", text(&out.stderr), text(&out.stdout));
+    text(&out.stdout)
+}
+
+fn failed(args: &[&str], out: Output) -> String {
+    assert!(!out.status.success(), "{args:?} should have failed; stdout: {}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("error:"), "{args:?}: no error message on stderr: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_confidential_client_is_created_listed_shown_and_deleted() {
+    let ws = Workspace::new();
+
+    let created = ws.json(&["client", "create", "--name", "X", "--redirect-uri", "https://app.example.com/cb", "--json"]);
+
+    assert!(created.is_object(), "{created}");
+    let id = created["client_id"].as_str().expect("`client_id` in the JSON output").to_string();
+    let secret = created["client_secret"].as_str().expect("a client secret");
+    assert!(secret.len() >= 43, "the generated secret has at least 256 bits: {secret}");
+    assert_eq!(created["redirect_uris"], serde_json::json!(["https://app.example.com/cb"]));
+    let listed = ws.json(&["client", "list", "--json"]);
+    let ids: Vec<&str> = listed.as_array().expect("an array").iter().filter_map(|c| c["client_id"].as_str()).collect();
+    assert_eq!(ids, vec![id.as_str()]);
+    assert!(!listed.to_string().contains(secret), "the secret is shown once only");
+    let shown = ws.ok(&["client", "show", &id]);
+    assert!(shown.contains(&id) && shown.contains("https://app.example.com/cb"), "{shown}");
+    assert!(!shown.contains(secret));
+
+    ws.ok(&["client", "delete", &id]);
+
+    let error = ws.fails(&["client", "show", &id]);
+    assert!(error.contains(&id) && error.contains("no client"), "{error}");
+    assert_eq!(ws.json(&["client", "list", "--json"]), serde_json::json!([]));
+    let again = ws.fails(&["client", "delete", &id]);
+    assert!(again.contains(&id), "{again}");
+}
+
+#[test]
+fn a_public_client_is_created_without_a_secret() {
+    let ws = Workspace::new();
+
+    let out = ws.ok(&["client", "create", "--name", "Native", "--redirect-uri", "http://127.0.0.1/cb", "--public", "--json"]);
+
+    let created: Value = serde_json::from_str(&out).expect("one JSON object");
+    assert!(created.get("client_secret").is_none(), "{created}");
+    assert!(!out.contains("secret\""), "{out}");
+    assert_eq!(created["public"], true);
+    let id = created["client_id"].as_str().expect("`client_id` in the JSON output");
+    let shown = ws.ok(&["client", "show", id]);
+    assert!(shown.contains("public"), "{shown}");
+}
+
+#[test]
+fn invalid_client_registrations_are_refused_and_nothing_is_created() {
+    let ws = Workspace::new();
+    let cases: [(&[&str], &str); 5] = [
+        (&["--redirect-uri", "javascript:alert(1)"], "javascript"),
+        (&["--redirect-uri", "data:text/html,hi"], "data"),
+        (&["--redirect-uri", "http://example.com/cb"], "http://example.com/cb"),
+        (&["--redirect-uri", "https://app.example.com/cb", "--grant-type", "password"], "password"),
+        (&["--redirect-uri", "https://app.example.com/cb", "--secret", "short"], "--secret"),
+    ];
+
+    for (extra, named) in cases {
+        let mut args = vec!["client", "create", "--name", "X", "--json"];
+        args.extend_from_slice(extra);
+        let out = ws.run(&args);
+        let stderr = failed(&args, out);
+        assert!(stderr.contains(named), "{args:?}: the message should name `{named}`: {stderr}");
+    }
+
+    assert_eq!(ws.json(&["client", "list", "--json"]), serde_json::json!([]), "nothing was created");
+}
+
+#[test]
+fn a_user_is_created_from_a_password_on_stdin_and_managed() {
+    let ws = Workspace::new();
+    let args = ["user", "create", "--email", "a@example.com", "--name", "A", "--password-stdin", "--json"];
+
+    let out = succeeded(&args, ws.run_stdin(&args, &format!("{PASSWORD}\n")));
+
+    let user: Value = serde_json::from_str(&out).expect("one JSON object");
+    let id = user["user_id"].as_str().expect("a user_id").to_string();
+    assert_eq!(user["email"], "a@example.com");
+    assert!(user.get("password_hash").is_none() && user.get("password").is_none(), "{user}");
+    assert!(!out.contains("argon2") && !out.contains(PASSWORD), "{out}");
+    let duplicate = failed(&args, ws.run_stdin(&args, &format!("{PASSWORD}\n")));
+    assert!(duplicate.contains("a@example.com"), "{duplicate}");
+    let listed = ws.json(&["user", "list", "--json"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert!(!listed.to_string().contains("argon2"));
+    let by_email = ws.ok(&["user", "show", "a@example.com"]);
+    let by_id = ws.ok(&["user", "show", &id]);
+    assert_eq!(by_email, by_id);
+    assert!(by_email.contains(&id) && by_email.contains("password:       set"), "{by_email}");
+    assert!(!by_email.contains("argon2"));
+
+    ws.ok(&["user", "delete", "a@example.com"]);
+
+    let gone = ws.fails(&["user", "show", &id]);
+    assert!(gone.contains(&id), "{gone}");
+    assert_eq!(ws.json(&["user", "list", "--json"]), serde_json::json!([]));
+}
+
+#[test]
+fn a_password_is_set_from_stdin_and_bad_passwords_are_refused() {
+    let ws = Workspace::new();
+    ws.ok(&["user", "create", "--email", "b@example.com"]);
+    assert!(ws.ok(&["user", "show", "b@example.com"]).contains("password:       not set"));
+
+    let set = ["user", "set-password", "b@example.com", "--password-stdin"];
+    succeeded(&set, ws.run_stdin(&set, &format!("{PASSWORD}\n")));
+
+    assert!(ws.ok(&["user", "show", "b@example.com"]).contains("password:       set"));
+    let short = failed(&set, ws.run_stdin(&set, "short\n"));
+    assert!(short.contains("password"), "{short}");
+    let unknown = ["user", "set-password", "nobody@example.com", "--password-stdin"];
+    let stderr = failed(&unknown, ws.run_stdin(&unknown, &format!("{PASSWORD}\n")));
+    assert!(stderr.contains("nobody@example.com"), "{stderr}");
+    let create = ["user", "create", "--email", "c@example.com", "--password-stdin"];
+    failed(&create, ws.run_stdin(&create, "short\n"));
+    assert!(ws.run(&["user", "show", "c@example.com"]).status.code() != Some(0), "a refused user is not created");
+}
+
+fn keys(ws: &Workspace) -> Vec<Value> {
+    ws.json(&["keys", "list", "--json"]).as_array().expect("an array").clone()
+}
+
+fn algs(keys: &[&Value]) -> Vec<String> {
+    let mut algs: Vec<String> = keys.iter().map(|k| k["alg"].as_str().unwrap().to_string()).collect();
+    algs.sort();
+    algs
+}
+
+#[test]
+fn keys_list_shows_three_current_keys_and_rotation_retires_them() {
+    let ws = Workspace::new();
+
+    let before = keys(&ws);
+
+    assert_eq!(before.len(), 3, "{before:?}");
+    let current: Vec<&Value> = before.iter().filter(|k| k["state"] == "current").collect();
+    assert_eq!(algs(&current), ["ES256", "EdDSA", "RS256"]);
+    let listing = ws.ok(&["keys", "list"]);
+    assert!(["RS256", "ES256", "EdDSA"].iter().all(|a| listing.contains(a)), "{listing}");
+
+    ws.ok(&["keys", "rotate"]);
+
+    let after = keys(&ws);
+    assert_eq!(after.len(), 6, "{after:?}");
+    let current: Vec<&Value> = after.iter().filter(|k| k["state"] == "current").collect();
+    let retired: Vec<&Value> = after.iter().filter(|k| k["retired_at"].is_i64()).collect();
+    assert_eq!(algs(&current), ["ES256", "EdDSA", "RS256"]);
+    assert_eq!(algs(&retired), ["ES256", "EdDSA", "RS256"]);
+    let old_kids: Vec<&Value> = before.iter().map(|k| &k["kid"]).collect();
+    assert!(retired.iter().all(|k| old_kids.contains(&&k["kid"])), "the retired keys are the old ones");
+    assert!(current.iter().all(|k| !old_kids.contains(&&k["kid"])), "the current keys are new");
+}
+
+#[test]
+fn keys_do_not_open_with_another_encryption_key() {
+    let ws = Workspace::new();
+    ws.ok(&["keys", "list"]);
+
+    let other = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    let out = ws.run_with(&["keys", "list"], &[("GATEHOUSE__KEYS__ENCRYPTION_KEY", other)]);
+
+    let stderr = failed(&["keys", "list"], out);
+    assert!(stderr.contains("encryption_key"), "{stderr}");
+}
+
+#[test]
+fn migrate_creates_the_database_and_can_run_twice() {
+    let ws = Workspace::new();
+
+    let first = ws.ok(&["migrate"]);
+    let second = ws.ok(&["migrate"]);
+
+    assert!(first.contains("migrations applied") && second.contains("migrations applied"), "{first}{second}");
+    assert!(ws.path().join("data/gatehouse.db").is_file());
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_refused_with_its_name() {
+    let ws = Workspace::new();
+    std::fs::write(ws.path().join("gatehouse.toml"), "[server]\nbnd = \"x\"\n").unwrap();
+
+    let stderr = ws.fails(&["--config", "gatehouse.toml", "migrate"]);
+
+    assert!(stderr.contains("server.bnd"), "{stderr}");
+    assert!(!ws.path().join("data").exists(), "nothing is created when the configuration is refused");
+}
+
+#[test]
+fn an_unknown_environment_setting_is_refused_with_the_variable_name() {
+    let ws = Workspace::new();
+
+    let stderr = failed(&["migrate"], ws.run_with(&["migrate"], &[("GATEHOUSE__SERVER__NOPE", "1")]));
+
+    assert!(stderr.contains("GATEHOUSE__SERVER__NOPE"), "{stderr}");
+    assert!(!ws.path().join("data").exists());
+}
+
+#[test]
+fn an_unsupported_database_url_is_refused_naming_database_url() {
+    let ws = Workspace::new();
+
+    let stderr = failed(&["migrate"], ws.run_with(&["migrate"], &[("GATEHOUSE__DATABASE__URL", "mysql://x")]));
+
+    assert!(stderr.contains("database.url"), "{stderr}");
+}
+
+/// A running `gatehouse serve`, killed when dropped (also when the test panics).
+struct Server {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let buffer = Arc::new(Mutex::new(String::new()));
+    let sink = buffer.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    buffer
+}
+
+/// A raw HTTP/1.0 GET; `None` while nothing listens.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn serve_starts_without_any_configuration_and_prints_the_next_steps() {
+    let ws = Workspace::new();
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut command = ws.command(&["serve"]);
+    command
+        .env_remove("GATEHOUSE__KEYS__ENCRYPTION_KEY")
+        .env("GATEHOUSE__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("GATEHOUSE__SERVER__ISSUER", &issuer)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("serve starts");
+    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let mut server = Server { child, stdout: collect(out), stderr: collect(err) };
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let health = loop {
+        if let Some(response) = http_get(port, "/healthz") {
+            break response;
+        }
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("serve exited with {status}: {}", server.stderr.lock().unwrap());
+        }
+        assert!(Instant::now() < deadline, "serve did not answer in time: {}", server.stderr.lock().unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    assert!(health.starts_with("HTTP/1.") && health.contains(" 200 "), "{health}");
+    let discovery = http_get(port, "/.well-known/openid-configuration").expect("discovery answers");
+    assert!(discovery.contains(&format!("\"issuer\":\"{issuer}\"")), "{discovery}");
+    let stdout = server.stdout.lock().unwrap().clone();
+    assert!(stdout.contains(&issuer), "the issuer is printed: {stdout}");
+    assert!(stdout.contains("Next steps") && stdout.contains("gatehouse client create"), "{stdout}");
+    assert!(ws.path().join("data/gatehouse.db").is_file(), "the SQLite database is created");
+    let key_file = ws.path().join("data/encryption.key");
+    assert!(key_file.is_file(), "a development encryption key is generated");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert!(key.trim().len() >= 43, "the development key is 32 bytes in base64: {key}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the development key is readable by its owner only");
+    }
+    assert!(!stdout.contains(key.trim()), "the key is never printed");
+    assert!(!server.stderr.lock().unwrap().contains(key.trim()), "the key is never logged");
+}
