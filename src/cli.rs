@@ -16,7 +16,11 @@ use crate::startup::{Application, open_store};
 use crate::telemetry;
 
 #[derive(Parser)]
-#[command(name = "gatehouse", version, about = "Gatehouse: a federated identity gateway and OpenID Connect provider")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: a federated identity gateway and OpenID Connect provider"
+)]
 struct Cli {
     /// Configuration file (TOML). Settings can also come from GATEHOUSE__SECTION__KEY variables.
     #[arg(long, global = true, value_name = "FILE")]
@@ -49,7 +53,11 @@ enum ClientCommand {
     /// List clients.
     List(JsonFlag),
     /// Show one client.
-    Show { id: String, #[command(flatten)] json: JsonFlag },
+    Show {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Delete a client and everything issued to it.
     Delete { id: String },
 }
@@ -113,7 +121,11 @@ enum UserCommand {
     /// List users.
     List(JsonFlag),
     /// Show one user (by id or email).
-    Show { user: String, #[command(flatten)] json: JsonFlag },
+    Show {
+        user: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Delete a user and their sessions, tokens and consents.
     Delete { user: String },
     /// Set a user's password from the first line of standard input.
@@ -142,7 +154,9 @@ pub fn run() -> ExitCode {
     telemetry::init(&settings.log);
     let result = match cli.command {
         Command::Serve => serve(settings),
-        Command::Migrate => open_store(&settings).map(|_| println!("migrations applied")).map_err(|e| e.to_string()),
+        Command::Migrate => open_store(&settings)
+            .map(|_| println!("migrations applied"))
+            .map_err(|e| e.to_string()),
         Command::Client(c) => client(&settings, c),
         Command::User(c) => user(&settings, c),
         Command::Keys(c) => keys_command(&settings, c),
@@ -182,11 +196,22 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
     match command {
         ClientCommand::Create(c) => {
             let json = c.json;
-            let created = admin::create_client(store.as_ref(), NewClient {
-                name: c.name, redirect_uris: c.redirect_uris, post_logout_redirect_uris: c.post_logout_redirect_uris,
-                public: c.public, grant_types: c.grant_types, scopes: c.scopes, id_token_alg: c.id_token_alg,
-                skip_consent: c.skip_consent, id: c.id, secret: c.secret,
-            }).map_err(|e| e.to_string())?;
+            let created = admin::create_client(
+                store.as_ref(),
+                NewClient {
+                    name: c.name,
+                    redirect_uris: c.redirect_uris,
+                    post_logout_redirect_uris: c.post_logout_redirect_uris,
+                    public: c.public,
+                    grant_types: c.grant_types,
+                    scopes: c.scopes,
+                    id_token_alg: c.id_token_alg,
+                    skip_consent: c.skip_consent,
+                    id: c.id,
+                    secret: c.secret,
+                },
+            )
+            .map_err(|e| e.to_string())?;
             if json {
                 print_json(&created);
             } else {
@@ -208,13 +233,25 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
             }
         }
         ClientCommand::Show { id, json } => {
-            let c = store.find_client(&id).map_err(|e| e.to_string())?.ok_or(format!("no client `{id}`"))?;
+            let c = store
+                .find_client(&id)
+                .map_err(|e| e.to_string())?
+                .ok_or(format!("no client `{id}`"))?;
             if json.json {
                 print_json(&c);
             } else {
-                println!("client_id:      {}\nname:           {}\ntype:           {}\nredirect_uris:  {}\npost_logout:    {}\ngrant_types:    {}\nscopes:         {}\nid_token_alg:   {}\nskip_consent:   {}",
-                    c.id, c.name, if c.is_public() { "public" } else { "confidential" }, c.redirect_uris.join(" "),
-                    c.post_logout_redirect_uris.join(" "), c.grant_types.join(" "), c.scopes.join(" "), c.id_token_alg, c.skip_consent);
+                println!(
+                    "client_id:      {}\nname:           {}\ntype:           {}\nredirect_uris:  {}\npost_logout:    {}\ngrant_types:    {}\nscopes:         {}\nid_token_alg:   {}\nskip_consent:   {}",
+                    c.id,
+                    c.name,
+                    if c.is_public() { "public" } else { "confidential" },
+                    c.redirect_uris.join(" "),
+                    c.post_logout_redirect_uris.join(" "),
+                    c.grant_types.join(" "),
+                    c.scopes.join(" "),
+                    c.id_token_alg,
+                    c.skip_consent
+                );
             }
         }
         ClientCommand::Delete { id } => {
@@ -229,17 +266,43 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
 
 fn read_password() -> Result<String, String> {
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 fn user(settings: &Settings, command: UserCommand) -> Result<(), String> {
     let store = store(settings)?;
     match command {
-        UserCommand::Create { email, name, password_stdin, email_verified, json } => {
-            let password = if password_stdin { Some(read_password()?) } else { None };
-            let user = admin::create_user(store.as_ref(), NewUser { email, name, password, email_verified }).map_err(|e| e.to_string())?;
-            if json { print_json(&user) } else { println!("user_id: {}", user.id) }
+        UserCommand::Create {
+            email,
+            name,
+            password_stdin,
+            email_verified,
+            json,
+        } => {
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let user = admin::create_user(
+                store.as_ref(),
+                NewUser {
+                    email,
+                    name,
+                    password,
+                    email_verified,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            if json {
+                print_json(&user)
+            } else {
+                println!("user_id: {}", user.id)
+            }
         }
         UserCommand::List(f) => {
             let users = store.list_users().map_err(|e| e.to_string())?;
@@ -256,8 +319,18 @@ fn user(settings: &Settings, command: UserCommand) -> Result<(), String> {
             if json.json {
                 print_json(&u);
             } else {
-                println!("user_id:        {}\nemail:          {}\nemail_verified: {}\nname:           {}\npassword:       {}",
-                    u.id, u.email, u.email_verified, u.name.as_deref().unwrap_or("-"), if u.password_hash.is_some() { "set" } else { "not set" });
+                println!(
+                    "user_id:        {}\nemail:          {}\nemail_verified: {}\nname:           {}\npassword:       {}",
+                    u.id,
+                    u.email,
+                    u.email_verified,
+                    u.name.as_deref().unwrap_or("-"),
+                    if u.password_hash.is_some() {
+                        "set"
+                    } else {
+                        "not set"
+                    }
+                );
             }
         }
         UserCommand::Delete { user } => {
@@ -291,14 +364,22 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), String>
     match command {
         KeysCommand::List(f) => {
             let at = now();
-            let lines: Vec<KeyLine> = store.list_keys().map_err(|e| e.to_string())?.into_iter().map(|k| KeyLine {
-                state: match k.retired_at {
-                    None => "current",
-                    Some(t) if t + keep_for > at => "retired (still published)",
-                    Some(_) => "expired",
-                },
-                kid: k.kid, alg: k.alg, created_at: k.created_at, retired_at: k.retired_at,
-            }).collect();
+            let lines: Vec<KeyLine> = store
+                .list_keys()
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|k| KeyLine {
+                    state: match k.retired_at {
+                        None => "current",
+                        Some(t) if t + keep_for > at => "retired (still published)",
+                        Some(_) => "expired",
+                    },
+                    kid: k.kid,
+                    alg: k.alg,
+                    created_at: k.created_at,
+                    retired_at: k.retired_at,
+                })
+                .collect();
             if f.json {
                 print_json(&lines);
             } else {

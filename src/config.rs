@@ -188,8 +188,8 @@ impl Settings {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-            let table: Table = toml::from_str(&text)
-                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            let table: Table =
+                toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
             merge_file(&mut merged, table, "")?;
         }
         for (name, value) in env {
@@ -215,7 +215,10 @@ impl Settings {
             ));
         }
         self.server.bind.parse::<SocketAddr>().map_err(|e| {
-            ConfigError(format!("server.bind `{}` is not an address: {e}", self.server.bind))
+            ConfigError(format!(
+                "server.bind `{}` is not an address: {e}",
+                self.server.bind
+            ))
         })?;
         crate::store::sql::Backend::from_url(&self.database.url)
             .map_err(|e| ConfigError(format!("database.url: {e}")))?;
@@ -226,13 +229,25 @@ impl Settings {
             decode_key(key).map_err(|e| ConfigError(format!("keys.encryption_key: {e}")))?;
         }
         for (name, value) in [
-            ("tokens.authorization_code_ttl", self.tokens.authorization_code_ttl),
+            (
+                "tokens.authorization_code_ttl",
+                self.tokens.authorization_code_ttl,
+            ),
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
             ("tokens.id_token_ttl", self.tokens.id_token_ttl),
-            ("tokens.refresh_token_idle_ttl", self.tokens.refresh_token_idle_ttl),
-            ("tokens.refresh_token_absolute_ttl", self.tokens.refresh_token_absolute_ttl),
+            (
+                "tokens.refresh_token_idle_ttl",
+                self.tokens.refresh_token_idle_ttl,
+            ),
+            (
+                "tokens.refresh_token_absolute_ttl",
+                self.tokens.refresh_token_absolute_ttl,
+            ),
             ("sessions.ttl", self.sessions.ttl),
-            ("sessions.authorization_request_ttl", self.sessions.authorization_request_ttl),
+            (
+                "sessions.authorization_request_ttl",
+                self.sessions.authorization_request_ttl,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be greater than 0")));
@@ -316,7 +331,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -348,9 +366,12 @@ mod tests {
     fn unknown_and_bad_environment_values_name_the_key() {
         let e = Settings::load_from(None, &env(&[("GATEHOUSE__SERVER__BINDD", "x")])).unwrap_err();
         assert!(e.to_string().contains("GATEHOUSE__SERVER__BINDD"), "{e}");
-        let e = Settings::load_from(None, &env(&[("GATEHOUSE__TOKENS__ACCESS_TOKEN_TTL", "soon")]))
-            .unwrap_err();
-        assert!(e.to_string().contains("GATEHOUSE__TOKENS__ACCESS_TOKEN_TTL"), "{e}");
+        let e =
+            Settings::load_from(None, &env(&[("GATEHOUSE__TOKENS__ACCESS_TOKEN_TTL", "soon")])).unwrap_err();
+        assert!(
+            e.to_string().contains("GATEHOUSE__TOKENS__ACCESS_TOKEN_TTL"),
+            "{e}"
+        );
         let e = Settings::load_from(None, &env(&[("GATEHOUSE__SERVER__BIND", "nowhere")])).unwrap_err();
         assert!(e.to_string().contains("server.bind"), "{e}");
     }
@@ -376,7 +397,10 @@ mod tests {
         s.database.url = "postgres://gate:hunter2@db.internal/gatehouse".into();
         let printed = format!("{s:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(printed.contains("postgres://gate:***@db.internal/gatehouse"), "{printed}");
+        assert!(
+            printed.contains("postgres://gate:***@db.internal/gatehouse"),
+            "{printed}"
+        );
     }
 
     #[test]
@@ -384,6 +408,10 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gatehouse.example.toml");
         let text = std::fs::read_to_string(&path).unwrap();
         let example: Table = toml::from_str(&text).unwrap();
-        assert_eq!(example, defaults_table(), "config/gatehouse.example.toml is out of date");
+        assert_eq!(
+            example,
+            defaults_table(),
+            "config/gatehouse.example.toml is out of date"
+        );
     }
 }

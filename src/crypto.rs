@@ -159,7 +159,10 @@ mod tests {
     fn sealed_data_opens_only_with_the_same_key_and_context() {
         let sealer = Sealer::new(&[7u8; 32]);
         let sealed = sealer.seal(b"private key", b"kid-1");
-        assert_eq!(sealer.open(&sealed, b"kid-1").as_deref(), Some(&b"private key"[..]));
+        assert_eq!(
+            sealer.open(&sealed, b"kid-1").as_deref(),
+            Some(&b"private key"[..])
+        );
         assert_eq!(sealer.open(&sealed, b"kid-2"), None);
         assert_eq!(Sealer::new(&[8u8; 32]).open(&sealed, b"kid-1"), None);
         assert_eq!(sealer.open(&sealed[..5], b"kid-1"), None);

@@ -3,13 +3,13 @@
 //! Dependencies point one way: `web` (actix handlers, pages) → `flows` (use cases) → `protocol`
 //! (pure OIDC/OAuth rules), `store` (traits + diesel), `keys`, `crypto`.
 
-pub mod store;
+pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod flows;
 pub mod keys;
 pub mod protocol;
-pub mod flows;
-pub mod web;
 pub mod startup;
+pub mod store;
 pub mod telemetry;
-pub mod cli;
+pub mod web;

@@ -29,7 +29,8 @@ pub enum StartupError {
 
 /// Opens the database (applying migrations) and the key-sealing key: what every command needs.
 pub fn open_store(settings: &Settings) -> Result<(Arc<dyn Store>, Sealer), StartupError> {
-    let pool = connect(&settings.database.url, settings.database.max_connections).map_err(StartupError::Database)?;
+    let pool =
+        connect(&settings.database.url, settings.database.max_connections).map_err(StartupError::Database)?;
     let sealer = Sealer::new(&encryption_key(settings)?);
     Ok((Arc::new(SqlStore::new(pool)), sealer))
 }
@@ -45,9 +46,11 @@ fn encryption_key(settings: &Settings) -> Result<[u8; 32], StartupError> {
     }
     let key = random_bytes::<32>();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| StartupError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StartupError::Config(format!("cannot create {}: {e}", dir.display())))?;
     }
-    write_private(&path, &crate::crypto::b64url(&key)).map_err(|e| StartupError::Config(format!("cannot write {}: {e}", path.display())))?;
+    write_private(&path, &crate::crypto::b64url(&key))
+        .map_err(|e| StartupError::Config(format!("cannot write {}: {e}", path.display())))?;
     tracing::warn!(
         path = %path.display(),
         "NO keys.encryption_key CONFIGURED: generated a development key. Set GATEHOUSE__KEYS__ENCRYPTION_KEY in production"
@@ -73,16 +76,30 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
-        let listener = TcpListener::bind(&settings.server.bind).map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
+        let listener = TcpListener::bind(&settings.server.bind)
+            .map_err(|e| StartupError::Bind(settings.server.bind.clone(), e))?;
         Self::build_with_listener(settings, listener)
     }
 
     pub fn build_with_listener(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
         let (store, sealer) = open_store(&settings)?;
         let keep_for = Provider::key_retention(&settings);
-        let keys = Arc::new(Keys::load_or_create(store.as_ref(), sealer.clone(), now(), keep_for)?);
-        let provider = Provider { store, keys, sealer, settings: Arc::new(settings) };
-        let port = listener.local_addr().map_err(|e| StartupError::Bind("listener".into(), e))?.port();
+        let keys = Arc::new(Keys::load_or_create(
+            store.as_ref(),
+            sealer.clone(),
+            now(),
+            keep_for,
+        )?);
+        let provider = Provider {
+            store,
+            keys,
+            sealer,
+            settings: Arc::new(settings),
+        };
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Bind("listener".into(), e))?
+            .port();
         let workers = match provider.settings.server.workers {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             n => n,
@@ -94,7 +111,11 @@ impl Application {
             .map_err(|e| StartupError::Bind("listener".into(), e))?
             .run();
         actix_web::rt::spawn(housekeeping(provider.clone()));
-        Ok(Self { port, server, provider })
+        Ok(Self {
+            port,
+            server,
+            provider,
+        })
     }
 
     pub fn port(&self) -> u16 {

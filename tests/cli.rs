@@ -22,7 +22,9 @@ struct Workspace {
 
 impl Workspace {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -76,7 +78,8 @@ impl Workspace {
 
     fn json(&self, args: &[&str]) -> Value {
         let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed no single JSON value ({e}): {out}"))
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("{args:?} printed no single JSON value ({e}): {out}"))
     }
 }
 
@@ -85,14 +88,26 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn succeeded(args: &[&str], out: Output) -> String {
-    assert!(out.status.success(), "{args:?} failed: {}\nstdout: {}", text(&out.stderr), text(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}\nstdout: {}",
+        text(&out.stderr),
+        text(&out.stdout)
+    );
     text(&out.stdout)
 }
 
 fn failed(args: &[&str], out: Output) -> String {
-    assert!(!out.status.success(), "{args:?} should have failed; stdout: {}", text(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "{args:?} should have failed; stdout: {}",
+        text(&out.stdout)
+    );
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("error:"), "{args:?}: no error message on stderr: {stderr}");
+    assert!(
+        stderr.contains("error:"),
+        "{args:?}: no error message on stderr: {stderr}"
+    );
     stderr
 }
 
@@ -100,19 +115,47 @@ fn failed(args: &[&str], out: Output) -> String {
 fn a_confidential_client_is_created_listed_shown_and_deleted() {
     let ws = Workspace::new();
 
-    let created = ws.json(&["client", "create", "--name", "X", "--redirect-uri", "https://app.example.com/cb", "--json"]);
+    let created = ws.json(&[
+        "client",
+        "create",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+        "--json",
+    ]);
 
     assert!(created.is_object(), "{created}");
-    let id = created["client_id"].as_str().expect("`client_id` in the JSON output").to_string();
+    let id = created["client_id"]
+        .as_str()
+        .expect("`client_id` in the JSON output")
+        .to_string();
     let secret = created["client_secret"].as_str().expect("a client secret");
-    assert!(secret.len() >= 43, "the generated secret has at least 256 bits: {secret}");
-    assert_eq!(created["redirect_uris"], serde_json::json!(["https://app.example.com/cb"]));
+    assert!(
+        secret.len() >= 43,
+        "the generated secret has at least 256 bits: {secret}"
+    );
+    assert_eq!(
+        created["redirect_uris"],
+        serde_json::json!(["https://app.example.com/cb"])
+    );
     let listed = ws.json(&["client", "list", "--json"]);
-    let ids: Vec<&str> = listed.as_array().expect("an array").iter().filter_map(|c| c["client_id"].as_str()).collect();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|c| c["client_id"].as_str())
+        .collect();
     assert_eq!(ids, vec![id.as_str()]);
-    assert!(!listed.to_string().contains(secret), "the secret is shown once only");
+    assert!(
+        !listed.to_string().contains(secret),
+        "the secret is shown once only"
+    );
     let shown = ws.ok(&["client", "show", &id]);
-    assert!(shown.contains(&id) && shown.contains("https://app.example.com/cb"), "{shown}");
+    assert!(
+        shown.contains(&id) && shown.contains("https://app.example.com/cb"),
+        "{shown}"
+    );
     assert!(!shown.contains(secret));
 
     ws.ok(&["client", "delete", &id]);
@@ -128,13 +171,24 @@ fn a_confidential_client_is_created_listed_shown_and_deleted() {
 fn a_public_client_is_created_without_a_secret() {
     let ws = Workspace::new();
 
-    let out = ws.ok(&["client", "create", "--name", "Native", "--redirect-uri", "http://127.0.0.1/cb", "--public", "--json"]);
+    let out = ws.ok(&[
+        "client",
+        "create",
+        "--name",
+        "Native",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--public",
+        "--json",
+    ]);
 
     let created: Value = serde_json::from_str(&out).expect("one JSON object");
     assert!(created.get("client_secret").is_none(), "{created}");
     assert!(!out.contains("secret\""), "{out}");
     assert_eq!(created["public"], true);
-    let id = created["client_id"].as_str().expect("`client_id` in the JSON output");
+    let id = created["client_id"]
+        .as_str()
+        .expect("`client_id` in the JSON output");
     let shown = ws.ok(&["client", "show", id]);
     assert!(shown.contains("public"), "{shown}");
 }
@@ -145,9 +199,28 @@ fn invalid_client_registrations_are_refused_and_nothing_is_created() {
     let cases: [(&[&str], &str); 5] = [
         (&["--redirect-uri", "javascript:alert(1)"], "javascript"),
         (&["--redirect-uri", "data:text/html,hi"], "data"),
-        (&["--redirect-uri", "http://example.com/cb"], "http://example.com/cb"),
-        (&["--redirect-uri", "https://app.example.com/cb", "--grant-type", "password"], "password"),
-        (&["--redirect-uri", "https://app.example.com/cb", "--secret", "short"], "--secret"),
+        (
+            &["--redirect-uri", "http://example.com/cb"],
+            "http://example.com/cb",
+        ),
+        (
+            &[
+                "--redirect-uri",
+                "https://app.example.com/cb",
+                "--grant-type",
+                "password",
+            ],
+            "password",
+        ),
+        (
+            &[
+                "--redirect-uri",
+                "https://app.example.com/cb",
+                "--secret",
+                "short",
+            ],
+            "--secret",
+        ),
     ];
 
     for (extra, named) in cases {
@@ -155,23 +228,42 @@ fn invalid_client_registrations_are_refused_and_nothing_is_created() {
         args.extend_from_slice(extra);
         let out = ws.run(&args);
         let stderr = failed(&args, out);
-        assert!(stderr.contains(named), "{args:?}: the message should name `{named}`: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{args:?}: the message should name `{named}`: {stderr}"
+        );
     }
 
-    assert_eq!(ws.json(&["client", "list", "--json"]), serde_json::json!([]), "nothing was created");
+    assert_eq!(
+        ws.json(&["client", "list", "--json"]),
+        serde_json::json!([]),
+        "nothing was created"
+    );
 }
 
 #[test]
 fn a_user_is_created_from_a_password_on_stdin_and_managed() {
     let ws = Workspace::new();
-    let args = ["user", "create", "--email", "a@example.com", "--name", "A", "--password-stdin", "--json"];
+    let args = [
+        "user",
+        "create",
+        "--email",
+        "a@example.com",
+        "--name",
+        "A",
+        "--password-stdin",
+        "--json",
+    ];
 
     let out = succeeded(&args, ws.run_stdin(&args, &format!("{PASSWORD}\n")));
 
     let user: Value = serde_json::from_str(&out).expect("one JSON object");
     let id = user["user_id"].as_str().expect("a user_id").to_string();
     assert_eq!(user["email"], "a@example.com");
-    assert!(user.get("password_hash").is_none() && user.get("password").is_none(), "{user}");
+    assert!(
+        user.get("password_hash").is_none() && user.get("password").is_none(),
+        "{user}"
+    );
     assert!(!out.contains("argon2") && !out.contains(PASSWORD), "{out}");
     let duplicate = failed(&args, ws.run_stdin(&args, &format!("{PASSWORD}\n")));
     assert!(duplicate.contains("a@example.com"), "{duplicate}");
@@ -181,7 +273,10 @@ fn a_user_is_created_from_a_password_on_stdin_and_managed() {
     let by_email = ws.ok(&["user", "show", "a@example.com"]);
     let by_id = ws.ok(&["user", "show", &id]);
     assert_eq!(by_email, by_id);
-    assert!(by_email.contains(&id) && by_email.contains("password:       set"), "{by_email}");
+    assert!(
+        by_email.contains(&id) && by_email.contains("password:       set"),
+        "{by_email}"
+    );
     assert!(!by_email.contains("argon2"));
 
     ws.ok(&["user", "delete", "a@example.com"]);
@@ -195,12 +290,18 @@ fn a_user_is_created_from_a_password_on_stdin_and_managed() {
 fn a_password_is_set_from_stdin_and_bad_passwords_are_refused() {
     let ws = Workspace::new();
     ws.ok(&["user", "create", "--email", "b@example.com"]);
-    assert!(ws.ok(&["user", "show", "b@example.com"]).contains("password:       not set"));
+    assert!(
+        ws.ok(&["user", "show", "b@example.com"])
+            .contains("password:       not set")
+    );
 
     let set = ["user", "set-password", "b@example.com", "--password-stdin"];
     succeeded(&set, ws.run_stdin(&set, &format!("{PASSWORD}\n")));
 
-    assert!(ws.ok(&["user", "show", "b@example.com"]).contains("password:       set"));
+    assert!(
+        ws.ok(&["user", "show", "b@example.com"])
+            .contains("password:       set")
+    );
     let short = failed(&set, ws.run_stdin(&set, "short\n"));
     assert!(short.contains("password"), "{short}");
     let unknown = ["user", "set-password", "nobody@example.com", "--password-stdin"];
@@ -208,15 +309,24 @@ fn a_password_is_set_from_stdin_and_bad_passwords_are_refused() {
     assert!(stderr.contains("nobody@example.com"), "{stderr}");
     let create = ["user", "create", "--email", "c@example.com", "--password-stdin"];
     failed(&create, ws.run_stdin(&create, "short\n"));
-    assert!(ws.run(&["user", "show", "c@example.com"]).status.code() != Some(0), "a refused user is not created");
+    assert!(
+        ws.run(&["user", "show", "c@example.com"]).status.code() != Some(0),
+        "a refused user is not created"
+    );
 }
 
 fn keys(ws: &Workspace) -> Vec<Value> {
-    ws.json(&["keys", "list", "--json"]).as_array().expect("an array").clone()
+    ws.json(&["keys", "list", "--json"])
+        .as_array()
+        .expect("an array")
+        .clone()
 }
 
 fn algs(keys: &[&Value]) -> Vec<String> {
-    let mut algs: Vec<String> = keys.iter().map(|k| k["alg"].as_str().unwrap().to_string()).collect();
+    let mut algs: Vec<String> = keys
+        .iter()
+        .map(|k| k["alg"].as_str().unwrap().to_string())
+        .collect();
     algs.sort();
     algs
 }
@@ -231,7 +341,10 @@ fn keys_list_shows_three_current_keys_and_rotation_retires_them() {
     let current: Vec<&Value> = before.iter().filter(|k| k["state"] == "current").collect();
     assert_eq!(algs(&current), ["ES256", "EdDSA", "RS256"]);
     let listing = ws.ok(&["keys", "list"]);
-    assert!(["RS256", "ES256", "EdDSA"].iter().all(|a| listing.contains(a)), "{listing}");
+    assert!(
+        ["RS256", "ES256", "EdDSA"].iter().all(|a| listing.contains(a)),
+        "{listing}"
+    );
 
     ws.ok(&["keys", "rotate"]);
 
@@ -242,8 +355,14 @@ fn keys_list_shows_three_current_keys_and_rotation_retires_them() {
     assert_eq!(algs(&current), ["ES256", "EdDSA", "RS256"]);
     assert_eq!(algs(&retired), ["ES256", "EdDSA", "RS256"]);
     let old_kids: Vec<&Value> = before.iter().map(|k| &k["kid"]).collect();
-    assert!(retired.iter().all(|k| old_kids.contains(&&k["kid"])), "the retired keys are the old ones");
-    assert!(current.iter().all(|k| !old_kids.contains(&&k["kid"])), "the current keys are new");
+    assert!(
+        retired.iter().all(|k| old_kids.contains(&&k["kid"])),
+        "the retired keys are the old ones"
+    );
+    assert!(
+        current.iter().all(|k| !old_kids.contains(&&k["kid"])),
+        "the current keys are new"
+    );
 }
 
 #[test]
@@ -265,7 +384,10 @@ fn migrate_creates_the_database_and_can_run_twice() {
     let first = ws.ok(&["migrate"]);
     let second = ws.ok(&["migrate"]);
 
-    assert!(first.contains("migrations applied") && second.contains("migrations applied"), "{first}{second}");
+    assert!(
+        first.contains("migrations applied") && second.contains("migrations applied"),
+        "{first}{second}"
+    );
     assert!(ws.path().join("data/gatehouse.db").is_file());
 }
 
@@ -277,14 +399,20 @@ fn an_unknown_key_in_the_config_file_is_refused_with_its_name() {
     let stderr = ws.fails(&["--config", "gatehouse.toml", "migrate"]);
 
     assert!(stderr.contains("server.bnd"), "{stderr}");
-    assert!(!ws.path().join("data").exists(), "nothing is created when the configuration is refused");
+    assert!(
+        !ws.path().join("data").exists(),
+        "nothing is created when the configuration is refused"
+    );
 }
 
 #[test]
 fn an_unknown_environment_setting_is_refused_with_the_variable_name() {
     let ws = Workspace::new();
 
-    let stderr = failed(&["migrate"], ws.run_with(&["migrate"], &[("GATEHOUSE__SERVER__NOPE", "1")]));
+    let stderr = failed(
+        &["migrate"],
+        ws.run_with(&["migrate"], &[("GATEHOUSE__SERVER__NOPE", "1")]),
+    );
 
     assert!(stderr.contains("GATEHOUSE__SERVER__NOPE"), "{stderr}");
     assert!(!ws.path().join("data").exists());
@@ -294,7 +422,10 @@ fn an_unknown_environment_setting_is_refused_with_the_variable_name() {
 fn an_unsupported_database_url_is_refused_naming_database_url() {
     let ws = Workspace::new();
 
-    let stderr = failed(&["migrate"], ws.run_with(&["migrate"], &[("GATEHOUSE__DATABASE__URL", "mysql://x")]));
+    let stderr = failed(
+        &["migrate"],
+        ws.run_with(&["migrate"], &[("GATEHOUSE__DATABASE__URL", "mysql://x")]),
+    );
 
     assert!(stderr.contains("database.url"), "{stderr}");
 }
@@ -337,7 +468,11 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -354,7 +489,11 @@ fn serve_starts_without_any_configuration_and_prints_the_next_steps() {
         .stderr(Stdio::piped());
     let mut child = command.spawn().expect("serve starts");
     let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let mut server = Server { child, stdout: collect(out), stderr: collect(err) };
+    let mut server = Server {
+        child,
+        stdout: collect(out),
+        stderr: collect(err),
+    };
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let health = loop {
@@ -364,21 +503,40 @@ fn serve_starts_without_any_configuration_and_prints_the_next_steps() {
         if let Some(status) = server.child.try_wait().unwrap() {
             panic!("serve exited with {status}: {}", server.stderr.lock().unwrap());
         }
-        assert!(Instant::now() < deadline, "serve did not answer in time: {}", server.stderr.lock().unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "serve did not answer in time: {}",
+            server.stderr.lock().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
 
-    assert!(health.starts_with("HTTP/1.") && health.contains(" 200 "), "{health}");
+    assert!(
+        health.starts_with("HTTP/1.") && health.contains(" 200 "),
+        "{health}"
+    );
     let discovery = http_get(port, "/.well-known/openid-configuration").expect("discovery answers");
-    assert!(discovery.contains(&format!("\"issuer\":\"{issuer}\"")), "{discovery}");
+    assert!(
+        discovery.contains(&format!("\"issuer\":\"{issuer}\"")),
+        "{discovery}"
+    );
     let stdout = server.stdout.lock().unwrap().clone();
     assert!(stdout.contains(&issuer), "the issuer is printed: {stdout}");
-    assert!(stdout.contains("Next steps") && stdout.contains("gatehouse client create"), "{stdout}");
-    assert!(ws.path().join("data/gatehouse.db").is_file(), "the SQLite database is created");
+    assert!(
+        stdout.contains("Next steps") && stdout.contains("gatehouse client create"),
+        "{stdout}"
+    );
+    assert!(
+        ws.path().join("data/gatehouse.db").is_file(),
+        "the SQLite database is created"
+    );
     let key_file = ws.path().join("data/encryption.key");
     assert!(key_file.is_file(), "a development encryption key is generated");
     let key = std::fs::read_to_string(&key_file).unwrap();
-    assert!(key.trim().len() >= 43, "the development key is 32 bytes in base64: {key}");
+    assert!(
+        key.trim().len() >= 43,
+        "the development key is 32 bytes in base64: {key}"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -386,5 +544,8 @@ fn serve_starts_without_any_configuration_and_prints_the_next_steps() {
         assert_eq!(mode, 0o600, "the development key is readable by its owner only");
     }
     assert!(!stdout.contains(key.trim()), "the key is never printed");
-    assert!(!server.stderr.lock().unwrap().contains(key.trim()), "the key is never logged");
+    assert!(
+        !server.stderr.lock().unwrap().contains(key.trim()),
+        "the key is never logged"
+    );
 }

@@ -56,24 +56,39 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
         return Err(invalid("--name must be 1 to 200 characters"));
     }
     let grant_types = if new.grant_types.is_empty() {
-        let defaults: &[&str] = if new.redirect_uris.is_empty() { &["client_credentials"] } else { &["authorization_code", "refresh_token"] };
+        let defaults: &[&str] = if new.redirect_uris.is_empty() {
+            &["client_credentials"]
+        } else {
+            &["authorization_code", "refresh_token"]
+        };
         defaults.iter().map(|g| g.to_string()).collect()
     } else {
         dedup(new.grant_types)
     };
     if let Some(bad) = grant_types.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
-        return Err(invalid(format!("unknown grant type `{bad}` (use {})", GRANT_TYPES.join(", "))));
+        return Err(invalid(format!(
+            "unknown grant type `{bad}` (use {})",
+            GRANT_TYPES.join(", ")
+        )));
     }
     if new.public && grant_types.iter().any(|g| g == "client_credentials") {
-        return Err(invalid("a public client cannot use client_credentials (it has no secret)"));
+        return Err(invalid(
+            "a public client cannot use client_credentials (it has no secret)",
+        ));
     }
     if grant_types.iter().any(|g| g == "authorization_code") && new.redirect_uris.is_empty() {
-        return Err(invalid("the authorization_code grant needs at least one --redirect-uri"));
+        return Err(invalid(
+            "the authorization_code grant needs at least one --redirect-uri",
+        ));
     }
     for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
         redirect_uri::validate_registration(uri).map_err(invalid)?;
     }
-    let scopes = if new.scopes.is_empty() { scope::STANDARD_SCOPES.iter().map(|s| s.to_string()).collect() } else { dedup(new.scopes) };
+    let scopes = if new.scopes.is_empty() {
+        scope::STANDARD_SCOPES.iter().map(|s| s.to_string()).collect()
+    } else {
+        dedup(new.scopes)
+    };
     if let Some(bad) = scopes.iter().find(|s| !scope::is_valid_token(s)) {
         return Err(invalid(format!("`{bad}` is not a valid scope")));
     }
@@ -82,14 +97,21 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
         return Err(invalid("--id-token-alg must be RS256, ES256 or EdDSA"));
     }
     let id = new.id.unwrap_or_else(random_id);
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    {
         return Err(invalid("--id must be 1 to 64 characters of A-Z a-z 0-9 - . _"));
     }
     let secret = match (new.public, new.secret) {
         (true, Some(_)) => return Err(invalid("a public client has no secret")),
         (true, None) => None,
         (false, Some(s)) if s.len() < MIN_SECRET_LEN => {
-            return Err(invalid(format!("--secret must be at least {MIN_SECRET_LEN} characters (high entropy)")));
+            return Err(invalid(format!(
+                "--secret must be at least {MIN_SECRET_LEN} characters (high entropy)"
+            )));
         }
         (false, Some(s)) => Some(s),
         (false, None) => Some(random_token()),
@@ -110,7 +132,11 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
         StoreError::Conflict(_) => invalid(format!("a client with id `{id}` already exists")),
         other => other.into(),
     })?;
-    Ok(CreatedClient { public: client.is_public(), client, client_secret: secret })
+    Ok(CreatedClient {
+        public: client.is_public(),
+        client,
+        client_secret: secret,
+    })
 }
 
 #[derive(Debug, Default, Clone)]
@@ -146,7 +172,11 @@ pub fn create_user(store: &dyn Store, new: NewUser) -> Result<User, AdminError> 
 
 /// A user by id or email.
 pub fn find_user(store: &dyn Store, id_or_email: &str) -> Result<User, AdminError> {
-    let found = if id_or_email.contains('@') { store.find_user_by_email(id_or_email)? } else { store.find_user(id_or_email)? };
+    let found = if id_or_email.contains('@') {
+        store.find_user_by_email(id_or_email)?
+    } else {
+        store.find_user(id_or_email)?
+    };
     found.ok_or_else(|| AdminError::NotFound(format!("no user `{id_or_email}`")))
 }
 
@@ -159,7 +189,9 @@ pub fn set_password(store: &dyn Store, id_or_email: &str, password: &str) -> Res
 fn check_password(pw: &str) -> Result<String, AdminError> {
     let pw = pw.trim_end_matches(['\r', '\n']);
     if pw.chars().count() < MIN_PASSWORD_LEN || pw.len() > 1024 {
-        return Err(invalid(format!("the password must be {MIN_PASSWORD_LEN} to 1024 characters")));
+        return Err(invalid(format!(
+            "the password must be {MIN_PASSWORD_LEN} to 1024 characters"
+        )));
     }
     Ok(pw.to_string())
 }
@@ -168,7 +200,9 @@ fn normalise_email(email: &str) -> Result<String, AdminError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && !email.contains(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        });
     if !valid {
         return Err(invalid(format!("`{email}` is not an email address")));
     }

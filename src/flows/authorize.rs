@@ -49,16 +49,24 @@ pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<Next, F
         }
     };
     let Some(client) = client else {
-        return Err(FlowError::page("This link is not valid", "This application is not registered with Gatehouse."));
+        return Err(FlowError::page(
+            "This link is not valid",
+            "This application is not registered with Gatehouse.",
+        ));
     };
-    let pending = Pending { id: String::new(), request, client, created_at: now() };
-    decide(p, pending, browser)
+    let pending = Pending {
+        id: String::new(),
+        request,
+        client,
+        created_at: now(),
+    };
+    decide(p, pending, browser, false)
 }
 
-/// Continues a pending request after sign-in.
-pub fn resume(p: &Provider, request_id: &str, browser: &Browser) -> Result<Next, FlowError> {
+/// Continues a pending request right after the user signed in for it.
+pub fn resume_after_sign_in(p: &Provider, request_id: &str, browser: &Browser) -> Result<Next, FlowError> {
     let pending = load_pending(p, request_id, browser)?;
-    decide(p, pending, browser)
+    decide(p, pending, browser, true)
 }
 
 /// Loads a pending request, only for the browser that started it.
@@ -69,23 +77,42 @@ pub fn load_pending(p: &Provider, request_id: &str, browser: &Browser) -> Result
         .ok_or_else(FlowError::expired_request)?;
     let request: AuthorizationRequest =
         serde_json::from_str(&stored.request).map_err(|_| FlowError::expired_request())?;
-    let client = p.store.find_client(&stored.client_id)?.ok_or_else(FlowError::expired_request)?;
-    Ok(Pending { id: stored.id, request, client, created_at: stored.created_at })
+    let client = p
+        .store
+        .find_client(&stored.client_id)?
+        .ok_or_else(FlowError::expired_request)?;
+    Ok(Pending {
+        id: stored.id,
+        request,
+        client,
+        created_at: stored.created_at,
+    })
 }
 
-fn decide(p: &Provider, mut pending: Pending, browser: &Browser) -> Result<Next, FlowError> {
+/// `fresh` means the user has just signed in for this very request, which satisfies `prompt=login`
+/// and `max_age` (comparing whole seconds could not tell a new sign-in from an old one).
+fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) -> Result<Next, FlowError> {
     let req = &pending.request;
     let target = req.target.clone();
-    let fail = |code: ErrorCode, msg: &'static str| Ok(Next::Respond(target.error(p.issuer(), &OAuthError::new(code, msg))));
+    let fail = |code: ErrorCode, msg: &'static str| {
+        Ok(Next::Respond(
+            target.error(p.issuer(), &OAuthError::new(code, msg)),
+        ))
+    };
     let hinted_sub = match &req.id_token_hint {
         None => None,
         Some(hint) => match hint_subject(p, hint, &req.client_id) {
             Some(sub) => Some(sub),
-            None => return fail(ErrorCode::InvalidRequest, "id_token_hint is not a valid ID token from this issuer"),
+            None => {
+                return fail(
+                    ErrorCode::InvalidRequest,
+                    "id_token_hint is not a valid ID token from this issuer",
+                );
+            }
         },
     };
     let signed_in = signed_in(p, browser)?;
-    if needs_login(req, pending.created_at, signed_in.as_ref(), hinted_sub.as_deref()) {
+    if needs_login(req, fresh, signed_in.as_ref(), hinted_sub.as_deref()) {
         if req.prompt.none {
             return fail(ErrorCode::LoginRequired, "the user is not signed in");
         }
@@ -95,7 +122,10 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser) -> Result<Next,
     let signed_in = signed_in.expect("needs_login is false only with a session");
     if needs_consent(p, &pending, &signed_in)? {
         if req.prompt.none {
-            return fail(ErrorCode::ConsentRequired, "the user has not consented to this client");
+            return fail(
+                ErrorCode::ConsentRequired,
+                "the user has not consented to this client",
+            );
         }
         save_pending(p, &mut pending, browser)?;
         return Ok(Next::Consent(pending.id));
@@ -103,14 +133,13 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser) -> Result<Next,
     complete(p, &pending, &signed_in)
 }
 
-/// OIDC Core §3.1.2.1: prompt=login and max_age force a fresh sign-in; an id_token_hint for another
-/// user means the current session is not the one the client expects.
-fn needs_login(req: &AuthorizationRequest, created_at: i64, s: Option<&SignedIn>, hinted: Option<&str>) -> bool {
+/// OIDC Core §3.1.2.1: prompt=login forces a new sign-in, as does a session older than max_age
+/// (`max_age=0` is prompt=login); an id_token_hint for another user means the current session is not
+/// the one the client expects.
+fn needs_login(req: &AuthorizationRequest, fresh: bool, s: Option<&SignedIn>, hinted: Option<&str>) -> bool {
     let Some(s) = s else { return true };
-    let auth_time = s.session.auth_time;
-    (req.prompt.login && auth_time < created_at)
-        || req.max_age.is_some_and(|max| now() - auth_time > max)
-        || hinted.is_some_and(|sub| sub != s.user.id)
+    let stale = req.prompt.login || req.max_age.is_some_and(|max| now() - s.session.auth_time >= max);
+    (stale && !fresh) || hinted.is_some_and(|sub| sub != s.user.id)
 }
 
 fn needs_consent(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<bool, FlowError> {
@@ -176,7 +205,9 @@ fn hint_subject(p: &Provider, hint: &str, client_id: &str) -> Option<String> {
         Some(serde_json::Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(client_id)),
         _ => false,
     };
-    aud_ok.then(|| claims.get("sub")?.as_str().map(str::to_string)).flatten()
+    aud_ok
+        .then(|| claims.get("sub")?.as_str().map(str::to_string))
+        .flatten()
 }
 
 /// The claims of an ID token this issuer signed (signature, `typ` and `iss` checked; expiry is not,

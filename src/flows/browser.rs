@@ -32,9 +32,15 @@ pub struct SignedIn {
 
 /// The browser's session and user, if the session is live and the user still exists.
 pub fn signed_in(p: &Provider, browser: &Browser) -> Result<Option<SignedIn>, FlowError> {
-    let Some(id) = &browser.session_id else { return Ok(None) };
-    let Some(session) = p.store.find_session(&sha256_b64(id), now())? else { return Ok(None) };
-    Ok(p.store.find_user(&session.user_id)?.map(|user| SignedIn { session, user }))
+    let Some(id) = &browser.session_id else {
+        return Ok(None);
+    };
+    let Some(session) = p.store.find_session(&sha256_b64(id), now())? else {
+        return Ok(None);
+    };
+    Ok(p.store
+        .find_user(&session.user_id)?
+        .map(|user| SignedIn { session, user }))
 }
 
 /// Starts a fresh session (a new id at every sign-in, so a planted id is worthless) and ends the

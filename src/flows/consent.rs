@@ -46,7 +46,8 @@ pub fn decide(p: &Provider, request_id: &str, allow: bool, browser: &Browser) ->
             granted.push(sc.clone());
         }
     }
-    p.store.save_consent(&s.user.id, &pending.client.id, &granted, now())?;
+    p.store
+        .save_consent(&s.user.id, &pending.client.id, &granted, now())?;
     tracing::info!(client_id = %pending.client.id, "consent granted");
     complete(p, &pending, &s)
 }

@@ -18,11 +18,24 @@ pub fn introspect(p: &Provider, authorization: Option<&str>, params: &Params) ->
         return Err(OAuthError::invalid_client().into());
     }
     tracing::Span::current().record("client_id", client.id.as_str());
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     // token_type_hint is only a hint (RFC 7662 §2.1): both kinds are tried.
     if let Some(claims) = verify_access_token(p, token)? {
         let mut out = json!({ "active": true, "token_type": "Bearer" });
-        for name in ["scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "acr"] {
+        for name in [
+            "scope",
+            "client_id",
+            "sub",
+            "aud",
+            "iss",
+            "exp",
+            "iat",
+            "jti",
+            "auth_time",
+            "acr",
+        ] {
             if let Some(v) = claims.get(name) {
                 out[name] = v.clone();
             }

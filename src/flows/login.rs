@@ -3,7 +3,7 @@
 
 use tracing::instrument;
 
-use super::authorize::{Next, load_pending, resume};
+use super::authorize::{Next, load_pending, resume_after_sign_in};
 use super::browser::{Browser, start_session};
 use super::{FlowError, Provider};
 use crate::crypto::{dummy_password_hash, verify_password};
@@ -50,7 +50,10 @@ pub fn submit(
     };
     let session_id = start_session(p, browser, &user, "pwd")?;
     tracing::info!(outcome = "ok", user_id = %user.id, "password sign-in");
-    let signed_in = Browser { binding_id: browser.binding_id.clone(), session_id: Some(session_id.clone()) };
-    let next = resume(p, request_id, &signed_in)?;
+    let signed_in = Browser {
+        binding_id: browser.binding_id.clone(),
+        session_id: Some(session_id.clone()),
+    };
+    let next = resume_after_sign_in(p, request_id, &signed_in)?;
     Ok(LoginOutcome::SignedIn { session_id, next })
 }

@@ -36,7 +36,10 @@ fn invalid(message: &str) -> FlowError {
 pub fn validate(p: &Provider, params: &Params) -> Result<LogoutRequest, FlowError> {
     let hint = match params.get("id_token_hint") {
         None => None,
-        Some(h) => Some(verify_id_token_hint(p, h).ok_or_else(|| invalid("The application sent an ID token that Gatehouse did not issue."))?),
+        Some(h) => Some(
+            verify_id_token_hint(p, h)
+                .ok_or_else(|| invalid("The application sent an ID token that Gatehouse did not issue."))?,
+        ),
     };
     let hinted_client = hint.as_ref().and_then(|c| match c.get("aud") {
         Some(Value::String(a)) => Some(a.clone()),
@@ -49,14 +52,22 @@ pub fn validate(p: &Provider, params: &Params) -> Result<LogoutRequest, FlowErro
         (None, None) => None,
     };
     let client = match &client_id {
-        Some(id) => Some(p.store.find_client(id)?.ok_or_else(|| invalid("This application is not registered with Gatehouse."))?),
+        Some(id) => Some(
+            p.store
+                .find_client(id)?
+                .ok_or_else(|| invalid("This application is not registered with Gatehouse."))?,
+        ),
         None => None,
     };
     let post_logout_redirect_uri = params.get("post_logout_redirect_uri").map(str::to_string);
     if let Some(uri) = &post_logout_redirect_uri {
-        let registered = client.as_ref().is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
+        let registered = client
+            .as_ref()
+            .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri));
         if !registered {
-            return Err(invalid("The application asked to return to an address it has not registered."));
+            return Err(invalid(
+                "The application asked to return to an address it has not registered.",
+            ));
         }
     }
     Ok(LogoutRequest {
@@ -85,7 +96,12 @@ pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<LogoutN
 }
 
 /// The answer from the confirmation page.
-pub fn confirm(p: &Provider, params: &Params, browser: &Browser, sign_out: bool) -> Result<LogoutNext, FlowError> {
+pub fn confirm(
+    p: &Provider,
+    params: &Params,
+    browser: &Browser,
+    sign_out: bool,
+) -> Result<LogoutNext, FlowError> {
     let request = validate(p, params)?;
     if !sign_out {
         return Ok(LogoutNext::Cancelled(return_url(&request)));

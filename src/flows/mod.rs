@@ -71,7 +71,10 @@ impl From<OAuthError> for FlowError {
 
 impl FlowError {
     pub fn page(title: &'static str, message: impl Into<String>) -> Self {
-        FlowError::Page { title, message: message.into() }
+        FlowError::Page {
+            title,
+            message: message.into(),
+        }
     }
 
     /// The page shown when a sign-in link is stale, forged or opened in another browser.

@@ -16,7 +16,9 @@ use crate::protocol::params::Params;
 pub fn revoke(p: &Provider, authorization: Option<&str>, params: &Params) -> Result<(), FlowError> {
     let client = authenticate_client(p, authorization, params)?;
     tracing::Span::current().record("client_id", client.id.as_str());
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     if let Some(rt) = p.store.find_refresh_token(&sha256_b64(token))? {
         if rt.client_id == client.id {
             p.store.revoke_grant(&rt.grant_id, now())?;

@@ -29,7 +29,11 @@ pub struct TokenResponse {
 }
 
 /// Authenticates the client named by the request (header or body).
-pub fn authenticate_client(p: &Provider, authorization: Option<&str>, params: &Params) -> Result<Client, FlowError> {
+pub fn authenticate_client(
+    p: &Provider,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Client, FlowError> {
     let credentials = ClientCredentials::extract(authorization, params)?;
     let client = p.store.find_client(credentials.client_id())?;
     credentials.authenticate(client.as_ref())?;
@@ -37,17 +41,33 @@ pub fn authenticate_client(p: &Provider, authorization: Option<&str>, params: &P
 }
 
 #[instrument(skip_all, fields(grant_type = params.get("grant_type").unwrap_or("-"), client_id))]
-pub fn exchange(p: &Provider, authorization: Option<&str>, params: &Params) -> Result<TokenResponse, FlowError> {
+pub fn exchange(
+    p: &Provider,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<TokenResponse, FlowError> {
     let client = authenticate_client(p, authorization, params)?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let request = TokenRequest::parse(params)?;
     if !client.allows_grant(request.grant_type()) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type").into());
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        )
+        .into());
     }
     let result = match request {
-        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
-            authorization_code(p, &client, &code, redirect_uri.as_deref(), code_verifier.as_deref())
-        }
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => authorization_code(
+            p,
+            &client,
+            &code,
+            redirect_uri.as_deref(),
+            code_verifier.as_deref(),
+        ),
         TokenRequest::RefreshToken { refresh_token, scope } => refresh(p, &client, &refresh_token, scope),
         TokenRequest::ClientCredentials { scope } => client_credentials(p, &client, scope),
     };
@@ -85,13 +105,24 @@ fn authorization_code(
             refusal = Some(reason);
             return None;
         }
-        let (record, refresh) = issue_record(p, client, &grant.grant_id, &grant.user_id, &grant.scope, auth_of(grant.auth_time, &grant.acr, &grant.amr), at, None);
+        let (record, refresh) = issue_record(
+            p,
+            client,
+            &grant.grant_id,
+            &grant.user_id,
+            &grant.scope,
+            auth_of(grant.auth_time, &grant.acr, &grant.amr),
+            at,
+            None,
+        );
         issued = Some((record.access_jti.clone(), refresh));
         Some(record)
     })?;
     let grant = match outcome {
         Redemption::Issued(grant) => grant,
-        Redemption::Rejected(_) => return Err(OAuthError::invalid_grant(refusal.unwrap_or("invalid code")).into()),
+        Redemption::Rejected(_) => {
+            return Err(OAuthError::invalid_grant(refusal.unwrap_or("invalid code")).into());
+        }
         Redemption::Reused => {
             tracing::warn!(client_id = %client.id, "authorization code reused: its grant was revoked");
             return Err(OAuthError::invalid_grant("the code has already been used").into());
@@ -100,67 +131,144 @@ fn authorization_code(
     };
     let (jti, refresh) = issued.expect("issued with the grant");
     let auth = auth_of(grant.auth_time, &grant.acr, &grant.amr);
-    respond(p, client, &grant.user_id, &scope::parse(&grant.scope), &auth, grant.nonce.as_deref(), &jti, refresh, at)
+    respond(
+        p,
+        client,
+        &grant.user_id,
+        &scope::parse(&grant.scope),
+        &auth,
+        grant.nonce.as_deref(),
+        &jti,
+        refresh,
+        at,
+    )
 }
 
 /// RFC 6749 §6, with rotation: the presented token is consumed and a successor issued.
-fn refresh(p: &Provider, client: &Client, token: &str, requested: Option<Vec<String>>) -> Result<TokenResponse, FlowError> {
+fn refresh(
+    p: &Provider,
+    client: &Client,
+    token: &str,
+    requested: Option<Vec<String>>,
+) -> Result<TokenResponse, FlowError> {
     let at = now();
     let mut refusal = None;
     let mut issued = None;
-    let outcome = p.store.rotate_refresh_token(&sha256_b64(token), at, &mut |current: &RefreshToken| {
-        if current.client_id != client.id {
-            refusal = Some(OAuthError::invalid_grant("the refresh token was issued to another client"));
-            return None;
-        }
-        let granted = scope::parse(&current.scope);
-        let scopes = requested.clone().unwrap_or_else(|| granted.clone());
-        // RFC 6749 §6: the requested scope "MUST NOT include any scope not originally granted".
-        if !scope::is_subset(&scopes, &granted) {
-            refusal = Some(OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant"));
-            return None;
-        }
-        let auth = auth_of(current.auth_time, &current.acr, &current.amr);
-        let (record, refresh) = issue_record(p, client, &current.grant_id, &current.user_id, &current.scope, auth, at, Some(current.grant_expires_at));
-        issued = Some((record.access_jti.clone(), refresh, scopes));
-        Some(record)
-    })?;
+    let outcome = p
+        .store
+        .rotate_refresh_token(&sha256_b64(token), at, &mut |current: &RefreshToken| {
+            if current.client_id != client.id {
+                refusal = Some(OAuthError::invalid_grant(
+                    "the refresh token was issued to another client",
+                ));
+                return None;
+            }
+            let granted = scope::parse(&current.scope);
+            let scopes = requested.clone().unwrap_or_else(|| granted.clone());
+            // RFC 6749 §6: the requested scope "MUST NOT include any scope not originally granted".
+            if !scope::is_subset(&scopes, &granted) {
+                refusal = Some(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "scope exceeds the original grant",
+                ));
+                return None;
+            }
+            let auth = auth_of(current.auth_time, &current.acr, &current.amr);
+            let (record, refresh) = issue_record(
+                p,
+                client,
+                &current.grant_id,
+                &current.user_id,
+                &current.scope,
+                auth,
+                at,
+                Some(current.grant_expires_at),
+            );
+            issued = Some((record.access_jti.clone(), refresh, scopes));
+            Some(record)
+        })?;
     let current = match outcome {
         Redemption::Issued(current) => current,
-        Redemption::Rejected(_) => return Err(refusal.unwrap_or_else(|| OAuthError::invalid_grant("invalid refresh token")).into()),
+        Redemption::Rejected(_) => {
+            return Err(refusal
+                .unwrap_or_else(|| OAuthError::invalid_grant("invalid refresh token"))
+                .into());
+        }
         Redemption::Reused => {
             tracing::warn!(client_id = %client.id, "refresh token reused: its grant was revoked");
             return Err(OAuthError::invalid_grant("the refresh token has already been used").into());
         }
-        Redemption::Invalid => return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into()),
+        Redemption::Invalid => {
+            return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into());
+        }
     };
     let (jti, refresh, scopes) = issued.expect("issued with the grant");
     let auth = auth_of(current.auth_time, &current.acr, &current.amr);
-    respond(p, client, &current.user_id, &scopes, &auth, None, &jti, refresh, at)
+    respond(
+        p,
+        client,
+        &current.user_id,
+        &scopes,
+        &auth,
+        None,
+        &jti,
+        refresh,
+        at,
+    )
 }
 
 /// RFC 6749 §4.4: a confidential client acting for itself. No user, so no ID token or user scopes.
-fn client_credentials(p: &Provider, client: &Client, requested: Option<Vec<String>>) -> Result<TokenResponse, FlowError> {
+fn client_credentials(
+    p: &Provider,
+    client: &Client,
+    requested: Option<Vec<String>>,
+) -> Result<TokenResponse, FlowError> {
     let user_scopes = ["openid", "profile", "email", "offline_access"];
-    let allowed: Vec<String> = client.scopes.iter().filter(|s| !user_scopes.contains(&s.as_str())).cloned().collect();
+    let allowed: Vec<String> = client
+        .scopes
+        .iter()
+        .filter(|s| !user_scopes.contains(&s.as_str()))
+        .cloned()
+        .collect();
     let scopes = requested.unwrap_or_else(|| allowed.clone());
     if !scope::is_subset(&scopes, &allowed) {
-        return Err(OAuthError::new(ErrorCode::InvalidScope, "a requested scope is not allowed for client credentials").into());
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "a requested scope is not allowed for client credentials",
+        )
+        .into());
     }
     let at = now();
     let ttl = p.settings.tokens.access_token_ttl;
     let jti = random_id();
     let claims = claims::access_token_claims(AccessTokenInput {
-        issuer: p.issuer(), client_id: &client.id, subject: &client.id, scopes: &scopes,
-        authentication: None, jti: &jti, now: at, ttl: ttl as i64,
+        issuer: p.issuer(),
+        client_id: &client.id,
+        subject: &client.id,
+        scopes: &scopes,
+        authentication: None,
+        jti: &jti,
+        now: at,
+        ttl: ttl as i64,
     });
     let access_token = p.keys.ring().sign_jwt(Alg::ES256, "at+jwt", &claims)?;
     tracing::info!(client_id = %client.id, "client credentials token issued");
-    Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope: scope::join(&scopes), id_token: None, refresh_token: None })
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: scope::join(&scopes),
+        id_token: None,
+        refresh_token: None,
+    })
 }
 
 fn auth_of(auth_time: i64, acr: &Option<String>, amr: &str) -> Authentication {
-    Authentication { auth_time, acr: acr.clone(), amr: amr.split_whitespace().map(str::to_string).collect() }
+    Authentication {
+        auth_time,
+        acr: acr.clone(),
+        amr: amr.split_whitespace().map(str::to_string).collect(),
+    }
 }
 
 /// What a redemption records: the access token's `jti` (so revoking the grant can deny-list it) and,
@@ -217,12 +325,21 @@ fn respond(
     let t = &p.settings.tokens;
     let ring = p.keys.ring();
     let access_claims = claims::access_token_claims(AccessTokenInput {
-        issuer: p.issuer(), client_id: &client.id, subject: user_id, scopes,
-        authentication: Some(auth), jti, now: at, ttl: t.access_token_ttl as i64,
+        issuer: p.issuer(),
+        client_id: &client.id,
+        subject: user_id,
+        scopes,
+        authentication: Some(auth),
+        jti,
+        now: at,
+        ttl: t.access_token_ttl as i64,
     });
     let access_token = ring.sign_jwt(Alg::ES256, "at+jwt", &access_claims)?;
     let id_token = if scope::contains(scopes, "openid") {
-        let user = p.store.find_user(user_id)?.ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+        let user = p
+            .store
+            .find_user(user_id)?
+            .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
         let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
         let user_claims = if t.claims_in_id_token {
             claims::user_claims(&user, scopes)
@@ -230,8 +347,14 @@ fn respond(
             claims::user_claims(&user, &[])
         };
         let id_claims: Value = claims::id_token_claims(IdTokenInput {
-            issuer: p.issuer(), client_id: &client.id, user_claims, nonce, authentication: auth,
-            access_token: Some((&access_token, alg)), now: at, ttl: t.id_token_ttl as i64,
+            issuer: p.issuer(),
+            client_id: &client.id,
+            user_claims,
+            nonce,
+            authentication: auth,
+            access_token: Some((&access_token, alg)),
+            now: at,
+            ttl: t.id_token_ttl as i64,
         });
         Some(ring.sign_jwt(alg, "JWT", &id_claims)?)
     } else {

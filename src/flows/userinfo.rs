@@ -10,10 +10,17 @@ use crate::protocol::{ErrorCode, OAuthError, claims, scope};
 /// The claims of a live access token issued by us: signature (pinned per key), `typ`, `iss`, `exp`,
 /// and the deny list. `None` for anything else.
 pub fn verify_access_token(p: &Provider, token: &str) -> Result<Option<Map<String, Value>>, FlowError> {
-    let Ok(claims) = p.keys.ring().verify_jwt(token, Some("at+jwt")) else { return Ok(None) };
+    let Ok(claims) = p.keys.ring().verify_jwt(token, Some("at+jwt")) else {
+        return Ok(None);
+    };
     let live = claims.get("iss").and_then(Value::as_str) == Some(p.issuer())
-        && claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| exp > now());
-    let Some(jti) = claims.get("jti").and_then(Value::as_str).filter(|_| live) else { return Ok(None) };
+        && claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .is_some_and(|exp| exp > now());
+    let Some(jti) = claims.get("jti").and_then(Value::as_str).filter(|_| live) else {
+        return Ok(None);
+    };
     if p.store.is_access_token_revoked(jti)? {
         return Ok(None);
     }
@@ -22,11 +29,20 @@ pub fn verify_access_token(p: &Provider, token: &str) -> Result<Option<Map<Strin
 
 #[instrument(skip_all)]
 pub fn userinfo(p: &Provider, token: &str) -> Result<Value, FlowError> {
-    let invalid = || FlowError::OAuth(OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid or expired"));
+    let invalid = || {
+        FlowError::OAuth(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the access token is invalid or expired",
+        ))
+    };
     let claims = verify_access_token(p, token)?.ok_or_else(invalid)?;
     let scopes = scope::parse(claims.get("scope").and_then(Value::as_str).unwrap_or_default());
     if !scope::contains(&scopes, "openid") {
-        return Err(OAuthError::new(ErrorCode::InsufficientScope, "the access token lacks the openid scope").into());
+        return Err(OAuthError::new(
+            ErrorCode::InsufficientScope,
+            "the access token lacks the openid scope",
+        )
+        .into());
     }
     let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
     let user = p.store.find_user(sub)?.ok_or_else(invalid)?;

@@ -43,7 +43,10 @@ pub fn decode(ring: &KeyRing, token: &str, typ: Option<&str>) -> Result<Map<Stri
             return Err(JwtError::Header("key-location headers are not accepted"));
         }
     }
-    let kid = header.get("kid").and_then(Value::as_str).ok_or(JwtError::Header("kid missing"))?;
+    let kid = header
+        .get("kid")
+        .and_then(Value::as_str)
+        .ok_or(JwtError::Header("kid missing"))?;
     let key = ring.find(kid).ok_or(JwtError::UnknownKey)?;
     if header.get("alg").and_then(Value::as_str) != Some(key.alg.as_str()) {
         return Err(JwtError::Header("alg does not match the key"));

@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair, Ed25519KeyPair,
-    KeyPair, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
 };
 
 pub use jws::JwtError;
@@ -109,7 +109,12 @@ pub struct KeyRing {
 impl KeyRing {
     /// Unseals the stored keys. Keys retired longer than `keep_for` seconds ago are dropped: every token
     /// they signed has expired.
-    pub fn from_stored(stored: Vec<StoredKey>, sealer: &Sealer, now: i64, keep_for: i64) -> Result<Self, KeyError> {
+    pub fn from_stored(
+        stored: Vec<StoredKey>,
+        sealer: &Sealer,
+        now: i64,
+        keep_for: i64,
+    ) -> Result<Self, KeyError> {
         let mut keys = Vec::new();
         let mut public = Vec::new();
         for key in stored {
@@ -134,9 +139,17 @@ impl KeyRing {
                 Signer::Ecdsa(p) => p.public_key().as_ref().to_vec(),
                 Signer::Ed(p) => p.public_key().as_ref().to_vec(),
             };
-            let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).map_err(|e| bad(e.to_string()))?;
+            let jwk: serde_json::Value =
+                serde_json::from_str(&key.public_jwk).map_err(|e| bad(e.to_string()))?;
             public.push(jwk);
-            keys.push(SigningKey { kid: key.kid, alg, created_at: key.created_at, retired_at: key.retired_at, signer, public_key });
+            keys.push(SigningKey {
+                kid: key.kid,
+                alg,
+                created_at: key.created_at,
+                retired_at: key.retired_at,
+                signer,
+                public_key,
+            });
         }
         let jwks = serde_json::json!({ "keys": public }).to_string();
         Ok(Self { keys, jwks })
@@ -171,7 +184,11 @@ impl KeyRing {
     }
 
     /// Verifies a JWT we issued. The algorithm is pinned by the key (`kid`), never taken from the token.
-    pub fn verify_jwt(&self, token: &str, typ: Option<&str>) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
+    pub fn verify_jwt(
+        &self,
+        token: &str,
+        typ: Option<&str>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
         jws::decode(self, token, typ)
     }
 }
@@ -185,16 +202,28 @@ pub struct Keys {
 
 impl Keys {
     /// Loads the keys, generating any missing algorithm's first key (first start).
-    pub fn load_or_create(store: &dyn KeyStore, sealer: Sealer, now: i64, keep_for: i64) -> Result<Self, KeyError> {
+    pub fn load_or_create(
+        store: &dyn KeyStore,
+        sealer: Sealer,
+        now: i64,
+        keep_for: i64,
+    ) -> Result<Self, KeyError> {
         let stored = store.list_keys()?;
         for alg in Alg::ALL {
-            if !stored.iter().any(|k| k.alg == alg.as_str() && k.retired_at.is_none()) {
+            if !stored
+                .iter()
+                .any(|k| k.alg == alg.as_str() && k.retired_at.is_none())
+            {
                 tracing::info!(alg = alg.as_str(), "generating the first signing key");
                 store.insert_current_key(&generate(alg, &sealer, now)?, now)?;
             }
         }
         let ring = KeyRing::from_stored(store.list_keys()?, &sealer, now, keep_for)?;
-        Ok(Self { ring: RwLock::new(Arc::new(ring)), sealer, keep_for })
+        Ok(Self {
+            ring: RwLock::new(Arc::new(ring)),
+            sealer,
+            keep_for,
+        })
     }
 
     pub fn ring(&self) -> Arc<KeyRing> {
@@ -244,7 +273,10 @@ mod tests {
 
     fn ring() -> KeyRing {
         let sealer = Sealer::new(&[3u8; 32]);
-        let stored: Vec<StoredKey> = [Alg::ES256, Alg::EdDSA].into_iter().map(|a| generate(a, &sealer, 100).unwrap()).collect();
+        let stored: Vec<StoredKey> = [Alg::ES256, Alg::EdDSA]
+            .into_iter()
+            .map(|a| generate(a, &sealer, 100).unwrap())
+            .collect();
         KeyRing::from_stored(stored, &sealer, 100, 600).unwrap()
     }
 
@@ -263,7 +295,10 @@ mod tests {
             let token = ring.sign_jwt(alg, "JWT", &json!({ "sub": "u1" })).unwrap();
             let claims = ring.verify_jwt(&token, Some("JWT")).unwrap();
             assert_eq!(claims["sub"], "u1");
-            assert_eq!(ring.verify_jwt(&token, Some("at+jwt")), Err(JwtError::Header("unexpected typ")));
+            assert_eq!(
+                ring.verify_jwt(&token, Some("at+jwt")),
+                Err(JwtError::Header("unexpected typ"))
+            );
         }
     }
 
@@ -273,23 +308,48 @@ mod tests {
         let token = ring.sign_jwt(Alg::ES256, "JWT", &json!({ "sub": "u1" })).unwrap();
         let kid = ring.current(Alg::ES256).unwrap().kid.clone();
         for (header, expected) in [
-            (json!({ "alg": "none", "kid": kid, "typ": "JWT" }), JwtError::Header("alg does not match the key")),
-            (json!({ "alg": "HS256", "kid": kid, "typ": "JWT" }), JwtError::Header("alg does not match the key")),
-            (json!({ "alg": "EdDSA", "kid": kid, "typ": "JWT" }), JwtError::Header("alg does not match the key")),
-            (json!({ "alg": "ES256", "kid": kid, "jku": "https://evil/jwks" }), JwtError::Header("key-location headers are not accepted")),
-            (json!({ "alg": "ES256", "kid": kid, "jwk": {} }), JwtError::Header("key-location headers are not accepted")),
-            (json!({ "alg": "ES256", "kid": kid, "x5u": "https://evil" }), JwtError::Header("key-location headers are not accepted")),
+            (
+                json!({ "alg": "none", "kid": kid, "typ": "JWT" }),
+                JwtError::Header("alg does not match the key"),
+            ),
+            (
+                json!({ "alg": "HS256", "kid": kid, "typ": "JWT" }),
+                JwtError::Header("alg does not match the key"),
+            ),
+            (
+                json!({ "alg": "EdDSA", "kid": kid, "typ": "JWT" }),
+                JwtError::Header("alg does not match the key"),
+            ),
+            (
+                json!({ "alg": "ES256", "kid": kid, "jku": "https://evil/jwks" }),
+                JwtError::Header("key-location headers are not accepted"),
+            ),
+            (
+                json!({ "alg": "ES256", "kid": kid, "jwk": {} }),
+                JwtError::Header("key-location headers are not accepted"),
+            ),
+            (
+                json!({ "alg": "ES256", "kid": kid, "x5u": "https://evil" }),
+                JwtError::Header("key-location headers are not accepted"),
+            ),
             (json!({ "alg": "ES256", "kid": "unknown" }), JwtError::UnknownKey),
             (json!({ "alg": "ES256" }), JwtError::Header("kid missing")),
         ] {
-            assert_eq!(ring.verify_jwt(&with_header(&token, header.clone()), None), Err(expected), "{header}");
+            assert_eq!(
+                ring.verify_jwt(&with_header(&token, header.clone()), None),
+                Err(expected),
+                "{header}"
+            );
         }
         let unsigned = format!("{}.", token.rsplit_once('.').unwrap().0);
         assert!(ring.verify_jwt(&unsigned, None).is_err());
         let mut tampered = token.clone();
         tampered.replace_range(tampered.len() - 3.., "AAA");
         assert_eq!(ring.verify_jwt(&tampered, None), Err(JwtError::Signature));
-        assert_eq!(ring.verify_jwt("not.a.jwt.at.all", None), Err(JwtError::Malformed));
+        assert_eq!(
+            ring.verify_jwt("not.a.jwt.at.all", None),
+            Err(JwtError::Malformed)
+        );
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub struct ResponseTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizationResponse {
     Redirect(String),
-    FormPost { action: String, fields: Vec<(String, String)> },
+    FormPost {
+        action: String,
+        fields: Vec<(String, String)>,
+    },
 }
 
 impl ResponseTarget {
@@ -55,10 +58,14 @@ impl ResponseTarget {
         // RFC 9207 §2: the issuer identifier in every authorization response, success or error.
         fields.push(("iss".into(), issuer.to_string()));
         match self.mode {
-            ResponseMode::FormPost => AuthorizationResponse::FormPost { action: self.redirect_uri.clone(), fields },
+            ResponseMode::FormPost => AuthorizationResponse::FormPost {
+                action: self.redirect_uri.clone(),
+                fields,
+            },
             ResponseMode::Query => {
                 // A registered URI may carry its own query, which must be kept (RFC 6749 §3.1.2).
-                let mut url = url::Url::parse(&self.redirect_uri).expect("registered redirect URIs are absolute");
+                let mut url =
+                    url::Url::parse(&self.redirect_uri).expect("registered redirect URIs are absolute");
                 url.query_pairs_mut().extend_pairs(fields.iter());
                 AuthorizationResponse::Redirect(url.into())
             }
@@ -106,9 +113,13 @@ impl AuthorizationRequest {
 
     /// Validates the request for `client` (None if `client_id` is unknown).
     pub fn parse(params: &Params, client: Option<&Client>) -> Result<Self, AuthorizeError> {
-        let client = client.ok_or_else(|| AuthorizeError::Page("This application is not registered with Gatehouse.".into()))?;
+        let client = client.ok_or_else(|| {
+            AuthorizeError::Page("This application is not registered with Gatehouse.".into())
+        })?;
         let redirect = params.get("redirect_uri").ok_or_else(|| {
-            AuthorizeError::Page("The application did not say where to return (redirect_uri is missing).".into())
+            AuthorizeError::Page(
+                "The application did not say where to return (redirect_uri is missing).".into(),
+            )
         })?;
         if !redirect_uri::is_registered(&client.redirect_uris, redirect) {
             return Err(AuthorizeError::Page(
@@ -121,33 +132,63 @@ impl AuthorizationRequest {
             Some("form_post") => ResponseMode::FormPost,
             Some(_) => ResponseMode::Query,
         };
-        let target = ResponseTarget { redirect_uri: redirect.to_string(), mode, state: params.get("state").map(str::to_string) };
-        let fail = |code: ErrorCode, msg: &'static str| AuthorizeError::Redirect(target.clone(), OAuthError::new(code, msg));
+        let target = ResponseTarget {
+            redirect_uri: redirect.to_string(),
+            mode,
+            state: params.get("state").map(str::to_string),
+        };
+        let fail = |code: ErrorCode, msg: &'static str| {
+            AuthorizeError::Redirect(target.clone(), OAuthError::new(code, msg))
+        };
 
         if mode_param.is_some_and(|m| m != "query" && m != "form_post") {
-            return Err(fail(ErrorCode::InvalidRequest, "response_mode must be query or form_post"));
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "response_mode must be query or form_post",
+            ));
         }
         // OIDC Core §6: request objects are optional; say so with the dedicated codes.
         if params.has("request") {
-            return Err(fail(ErrorCode::RequestNotSupported, "request objects are not supported"));
+            return Err(fail(
+                ErrorCode::RequestNotSupported,
+                "request objects are not supported",
+            ));
         }
         if params.has("request_uri") {
-            return Err(fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+            return Err(fail(
+                ErrorCode::RequestUriNotSupported,
+                "request_uri is not supported",
+            ));
         }
         match params.get("response_type") {
             None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
             Some("code") => {}
-            Some(_) => return Err(fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
+            Some(_) => {
+                return Err(fail(
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                ));
+            }
         }
         if !client.allows_grant("authorization_code") {
-            return Err(fail(ErrorCode::UnauthorizedClient, "this client may not use the authorization code flow"));
+            return Err(fail(
+                ErrorCode::UnauthorizedClient,
+                "this client may not use the authorization code flow",
+            ));
         }
         let scopes = parse_scopes(params, client).map_err(|msg| fail(ErrorCode::InvalidScope, msg))?;
-        let code_challenge = parse_pkce(params, client).map_err(|msg| fail(ErrorCode::InvalidRequest, msg))?;
-        let prompt = parse_prompt(params.get("prompt")).map_err(|msg| fail(ErrorCode::InvalidRequest, msg))?;
+        let code_challenge =
+            parse_pkce(params, client).map_err(|msg| fail(ErrorCode::InvalidRequest, msg))?;
+        let prompt =
+            parse_prompt(params.get("prompt")).map_err(|msg| fail(ErrorCode::InvalidRequest, msg))?;
         let max_age = match params.get("max_age") {
             None => None,
-            Some(v) => Some(v.parse::<u32>().map_err(|_| fail(ErrorCode::InvalidRequest, "max_age must be a non-negative integer"))? as i64),
+            Some(v) => Some(v.parse::<u32>().map_err(|_| {
+                fail(
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative integer",
+                )
+            })? as i64),
         };
         Ok(Self {
             client_id: client.id.clone(),
@@ -185,10 +226,14 @@ fn parse_pkce(params: &Params, client: &Client) -> Result<Option<String>, &'stat
     let method = params.get("code_challenge_method");
     match (challenge, method) {
         (None, Some(_)) => Err("code_challenge_method without code_challenge"),
-        (None, None) if client.is_public() => Err("PKCE (code_challenge with S256) is required for public clients"),
+        (None, None) if client.is_public() => {
+            Err("PKCE (code_challenge with S256) is required for public clients")
+        }
         (None, None) => Ok(None),
         // RFC 7636 §4.3: an absent method means `plain`, which is refused.
-        (Some(_), None) | (Some(_), Some(_)) if method != Some("S256") => Err("code_challenge_method must be S256"),
+        (Some(_), None) | (Some(_), Some(_)) if method != Some("S256") => {
+            Err("code_challenge_method must be S256")
+        }
         (Some(c), _) if !pkce::is_valid_challenge(c) => Err("code_challenge is malformed"),
         (Some(c), _) => Ok(Some(c.to_string())),
     }
@@ -268,31 +313,65 @@ mod tests {
 
     #[test]
     fn untrusted_client_or_redirect_never_redirects() {
-        assert!(matches!(AuthorizationRequest::parse(&params(&[]), None), Err(AuthorizeError::Page(_))));
+        assert!(matches!(
+            AuthorizationRequest::parse(&params(&[]), None),
+            Err(AuthorizeError::Page(_))
+        ));
         let bad = params(&[("redirect_uri", "https://evil.example.com/cb")]);
-        assert!(matches!(AuthorizationRequest::parse(&bad, Some(&client(true))), Err(AuthorizeError::Page(_))));
+        assert!(matches!(
+            AuthorizationRequest::parse(&bad, Some(&client(true))),
+            Err(AuthorizeError::Page(_))
+        ));
     }
 
     #[test]
     fn errors_after_the_redirect_is_trusted_go_back_to_the_client() {
         let c = client(true);
         let parse = |extra: &[(&str, &str)]| AuthorizationRequest::parse(&params(extra), Some(&c));
-        assert_eq!(redirect_error(parse(&[("response_type", "token")])), ErrorCode::UnsupportedResponseType);
-        assert_eq!(redirect_error(parse(&[("scope", "openid admin")])), ErrorCode::InvalidScope);
-        assert_eq!(redirect_error(parse(&[("code_challenge_method", "plain")])), ErrorCode::InvalidRequest);
-        assert_eq!(redirect_error(parse(&[("code_challenge", "")])), ErrorCode::InvalidRequest);
-        assert_eq!(redirect_error(parse(&[("prompt", "none login")])), ErrorCode::InvalidRequest);
-        assert_eq!(redirect_error(parse(&[("max_age", "-1")])), ErrorCode::InvalidRequest);
-        assert_eq!(redirect_error(parse(&[("request", "eyJ")])), ErrorCode::RequestNotSupported);
-        assert_eq!(redirect_error(parse(&[("request_uri", "https://x")])), ErrorCode::RequestUriNotSupported);
+        assert_eq!(
+            redirect_error(parse(&[("response_type", "token")])),
+            ErrorCode::UnsupportedResponseType
+        );
+        assert_eq!(
+            redirect_error(parse(&[("scope", "openid admin")])),
+            ErrorCode::InvalidScope
+        );
+        assert_eq!(
+            redirect_error(parse(&[("code_challenge_method", "plain")])),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(parse(&[("code_challenge", "")])),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(parse(&[("prompt", "none login")])),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(parse(&[("max_age", "-1")])),
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            redirect_error(parse(&[("request", "eyJ")])),
+            ErrorCode::RequestNotSupported
+        );
+        assert_eq!(
+            redirect_error(parse(&[("request_uri", "https://x")])),
+            ErrorCode::RequestUriNotSupported
+        );
     }
 
     #[test]
     fn responses_keep_the_registered_query_and_carry_state_and_iss() {
         let req = AuthorizationRequest::parse(&params(&[]), Some(&client(true))).unwrap();
-        let AuthorizationResponse::Redirect(url) = req.target.success("https://id.example.com", "c0de") else {
+        let AuthorizationResponse::Redirect(url) = req.target.success("https://id.example.com", "c0de")
+        else {
             panic!("query mode redirects")
         };
-        assert_eq!(url, "https://app.example.com/cb?tenant=1&code=c0de&state=s1&iss=https%3A%2F%2Fid.example.com");
+        assert_eq!(
+            url,
+            "https://app.example.com/cb?tenant=1&code=c0de&state=s1&iss=https%3A%2F%2Fid.example.com"
+        );
     }
 }

@@ -145,6 +145,9 @@ mod tests {
     #[test]
     fn at_hash_matches_the_oidc_example() {
         // OIDC Core A.3: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" → at_hash "77QmUPtjPfzWtF2AnpK9RQ".
-        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", Alg::RS256), "77QmUPtjPfzWtF2AnpK9RQ");
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", Alg::RS256),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
     }
 }

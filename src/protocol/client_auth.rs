@@ -20,7 +20,12 @@ pub enum ClientCredentials {
 
 impl std::fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ClientCredentials({:?}, {:?}, [redacted])", self.method(), self.client_id())
+        write!(
+            f,
+            "ClientCredentials({:?}, {:?}, [redacted])",
+            self.method(),
+            self.client_id()
+        )
     }
 }
 
@@ -33,15 +38,22 @@ impl ClientCredentials {
         if let Some(header) = authorization {
             let (id, secret) = parse_basic(header).ok_or_else(OAuthError::invalid_client)?;
             if body_secret.is_some() {
-                return Err(OAuthError::invalid_request("use one client authentication method, not two"));
+                return Err(OAuthError::invalid_request(
+                    "use one client authentication method, not two",
+                ));
             }
             if body_id.is_some_and(|b| b != id) {
-                return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the Authorization header",
+                ));
             }
             return Ok(ClientCredentials::Basic { id, secret });
         }
         match (body_id, body_secret) {
-            (Some(id), Some(secret)) => Ok(ClientCredentials::Post { id: id.into(), secret: secret.into() }),
+            (Some(id), Some(secret)) => Ok(ClientCredentials::Post {
+                id: id.into(),
+                secret: secret.into(),
+            }),
             (Some(id), None) => Ok(ClientCredentials::None { id: id.into() }),
             (None, _) => Err(OAuthError::invalid_client()),
         }
@@ -49,7 +61,9 @@ impl ClientCredentials {
 
     pub fn client_id(&self) -> &str {
         match self {
-            ClientCredentials::Basic { id, .. } | ClientCredentials::Post { id, .. } | ClientCredentials::None { id } => id,
+            ClientCredentials::Basic { id, .. }
+            | ClientCredentials::Post { id, .. }
+            | ClientCredentials::None { id } => id,
         }
     }
 
@@ -67,11 +81,10 @@ impl ClientCredentials {
         let client = client.ok_or_else(OAuthError::invalid_client)?;
         match (self, &client.secret_hash) {
             (ClientCredentials::None { .. }, None) => Ok(()),
-            (ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. }, Some(hash))
-                if constant_time_eq(sha256_b64(secret).as_bytes(), hash.as_bytes()) =>
-            {
-                Ok(())
-            }
+            (
+                ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. },
+                Some(hash),
+            ) if constant_time_eq(sha256_b64(secret).as_bytes(), hash.as_bytes()) => Ok(()),
             _ => Err(OAuthError::invalid_client()),
         }
     }
@@ -85,7 +98,12 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(value.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8().ok().map(|c| c.into_owned());
+    let unescape = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
     let id = unescape(id)?;
     (!id.is_empty()).then_some(())?;
     Some((id, unescape(secret)?))
@@ -103,9 +121,18 @@ mod tests {
     fn reads_each_method_and_refuses_two_at_once() {
         let empty = Params::default();
         let c = ClientCredentials::extract(Some(&basic("app", "s%3Acret")), &empty).unwrap();
-        assert_eq!(c, ClientCredentials::Basic { id: "app".into(), secret: "s:cret".into() });
+        assert_eq!(
+            c,
+            ClientCredentials::Basic {
+                id: "app".into(),
+                secret: "s:cret".into()
+            }
+        );
         let post = Params::from_pairs(&[("client_id", "app"), ("client_secret", "x")]);
-        assert_eq!(ClientCredentials::extract(None, &post).unwrap().method(), "client_secret_post");
+        assert_eq!(
+            ClientCredentials::extract(None, &post).unwrap().method(),
+            "client_secret_post"
+        );
         let both = ClientCredentials::extract(Some(&basic("app", "x")), &post).unwrap_err();
         assert_eq!(both.code, super::super::error::ErrorCode::InvalidRequest);
         assert!(ClientCredentials::extract(Some("Basic !!!"), &empty).is_err());

@@ -51,7 +51,13 @@ impl Params {
     }
 
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
-        Self(pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Self(
+            pairs
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -94,7 +100,10 @@ mod tests {
         assert_eq!(Params::parse(b"a=1&a=2"), Err(ParamError::Duplicate("a".into())));
         assert_eq!(Params::parse(b"a=%ff%fe"), Err(ParamError::InvalidEncoding));
         let long = format!("state={}", "x".repeat(MAX_VALUE_LEN + 1));
-        assert_eq!(Params::parse(long.as_bytes()), Err(ParamError::TooLong("state".into())));
+        assert_eq!(
+            Params::parse(long.as_bytes()),
+            Err(ParamError::TooLong("state".into()))
+        );
         let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=1")).collect();
         assert_eq!(Params::parse(many.join("&").as_bytes()), Err(ParamError::TooMany));
     }

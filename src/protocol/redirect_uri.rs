@@ -13,7 +13,9 @@ pub fn validate_registration(uri: &str) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if is_loopback(&url) => Ok(()),
-        "http" => Err(format!("`{uri}`: plain http is allowed only for loopback addresses")),
+        "http" => Err(format!(
+            "`{uri}`: plain http is allowed only for loopback addresses"
+        )),
         "javascript" | "data" | "vbscript" | "file" | "blob" | "about" => {
             Err(format!("`{uri}`: scheme `{}` is not allowed", url.scheme()))
         }
@@ -27,7 +29,9 @@ pub fn validate_registration(uri: &str) -> Result<(), String> {
 
 /// Whether `presented` equals one of the registered URIs.
 pub fn is_registered(registered: &[String], presented: &str) -> bool {
-    registered.iter().any(|r| r == presented || loopback_port_variant(r, presented))
+    registered
+        .iter()
+        .any(|r| r == presented || loopback_port_variant(r, presented))
 }
 
 fn is_loopback(url: &Url) -> bool {

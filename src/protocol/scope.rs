@@ -16,7 +16,9 @@ pub fn parse(scope: &str) -> Vec<String> {
 
 /// RFC 6749 §3.3 scope-token syntax: 1*( %x21 / %x23-5B / %x5D-7E ).
 pub fn is_valid_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 pub fn join(scopes: &[String]) -> String {

@@ -6,9 +6,18 @@ use super::scope;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest {
-    AuthorizationCode { code: String, redirect_uri: Option<String>, code_verifier: Option<String> },
-    RefreshToken { refresh_token: String, scope: Option<Vec<String>> },
-    ClientCredentials { scope: Option<Vec<String>> },
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<Vec<String>>,
+    },
+    ClientCredentials {
+        scope: Option<Vec<String>>,
+    },
 }
 
 impl TokenRequest {
@@ -36,9 +45,15 @@ impl TokenRequest {
                 redirect_uri: params.get("redirect_uri").map(str::to_string),
                 code_verifier: params.get("code_verifier").map(str::to_string),
             }),
-            Some("refresh_token") => Ok(TokenRequest::RefreshToken { refresh_token: required("refresh_token")?, scope }),
+            Some("refresh_token") => Ok(TokenRequest::RefreshToken {
+                refresh_token: required("refresh_token")?,
+                scope,
+            }),
             Some("client_credentials") => Ok(TokenRequest::ClientCredentials { scope }),
-            Some(_) => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not supported")),
+            Some(_) => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "this grant type is not supported",
+            )),
         }
     }
 

@@ -123,14 +123,7 @@ pub trait HealthCheck: Send + Sync {
 
 /// Everything the flows need, as one object in the application state.
 pub trait Store:
-    ClientStore
-    + UserStore
-    + SessionStore
-    + AuthRequestStore
-    + GrantStore
-    + ConsentStore
-    + KeyStore
-    + HealthCheck
+    ClientStore + UserStore + SessionStore + AuthRequestStore + GrantStore + ConsentStore + KeyStore + HealthCheck
 {
 }
 impl<T> Store for T where

@@ -9,7 +9,11 @@ use super::pages::{FormPostPage, ok};
 use crate::flows::authorize::{self, Next};
 use crate::protocol::authorize::AuthorizationResponse;
 
-pub async fn authorize(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub async fn authorize(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());
@@ -21,7 +25,9 @@ pub async fn authorize(state: web::Data<AppState>, req: HttpRequest, body: web::
 pub fn respond(state: &AppState, cookies: &BrowserCookies, next: Next) -> HttpResponse {
     match next {
         Next::Respond(AuthorizationResponse::Redirect(url)) => see_other(&url).finish(),
-        Next::Respond(AuthorizationResponse::FormPost { action, fields }) => ok(&FormPostPage { action, fields }),
+        Next::Respond(AuthorizationResponse::FormPost { action, fields }) => {
+            ok(&FormPostPage { action, fields })
+        }
         Next::Login(id) => {
             let mut response = see_other(&format!("/login?req={id}"));
             cookies.apply(state, &mut response);

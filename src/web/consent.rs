@@ -13,7 +13,10 @@ use crate::flows::{FlowError, consent};
 pub async fn show_consent(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let params = params(&req, &[])?;
     let cookies = BrowserCookies::read(&req, &state);
-    let req_id = params.get("req").ok_or_else(FlowError::expired_request)?.to_string();
+    let req_id = params
+        .get("req")
+        .ok_or_else(FlowError::expired_request)?
+        .to_string();
     let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
     let view = blocking(move || consent::show(&p, &id, &browser)).await?;
     Ok(ok(&ConsentPage {
@@ -21,11 +24,19 @@ pub async fn show_consent(state: web::Data<AppState>, req: HttpRequest) -> Resul
         req: req_id,
         client_name: view.client_name,
         user_email: view.user_email,
-        scopes: view.scopes.into_iter().map(|(name, description)| ScopeLine { name, description }).collect(),
+        scopes: view
+            .scopes
+            .into_iter()
+            .map(|(name, description)| ScopeLine { name, description })
+            .collect(),
     }))
 }
 
-pub async fn submit_consent(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub async fn submit_consent(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let req_id = checked_form(&state, &cookies, &params)?;

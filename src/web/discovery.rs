@@ -1,14 +1,19 @@
 //! Discovery and JWKS: pre-serialised documents with `Cache-Control` and `ETag`.
 
+use actix_web::http::header::Header;
 use actix_web::http::header::{self, ETag, EntityTag, IfNoneMatch};
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web::http::header::Header;
 
 use super::AppState;
 use crate::crypto::sha256_b64;
 
 pub async fn openid_configuration(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    cached_json(&req, state.discovery.as_str(), &state.discovery_etag, "public, max-age=3600")
+    cached_json(
+        &req,
+        state.discovery.as_str(),
+        &state.discovery_etag,
+        "public, max-age=3600",
+    )
 }
 
 pub async fn jwks(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {

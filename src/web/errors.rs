@@ -61,7 +61,11 @@ impl ResponseError for JsonError {
     fn error_response(&self) -> HttpResponse {
         let (status, code, description) = match &self.0 {
             FlowError::OAuth(e) => (self.status_code(), e.code, e.description.to_string()),
-            FlowError::Page { message, .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, message.clone()),
+            FlowError::Page { message, .. } => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                message.clone(),
+            ),
             other => {
                 let (status, code) = internal(other);
                 (status, code, "the request could not be completed".to_string())
@@ -73,7 +77,10 @@ impl ResponseError for JsonError {
             .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6749 §5.2: a 401 "MUST include the WWW-Authenticate response header field".
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gatehouse\"")));
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"gatehouse\""),
+            ));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
@@ -115,7 +122,11 @@ impl ResponseError for BearerError {
         let challenge = if e.description.is_empty() {
             "Bearer realm=\"gatehouse\"".to_string()
         } else {
-            format!("Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{}\"", e.code, e.description.replace('"', "'"))
+            format!(
+                "Bearer realm=\"gatehouse\", error=\"{}\", error_description=\"{}\"",
+                e.code,
+                e.description.replace('"', "'")
+            )
         };
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
@@ -139,7 +150,10 @@ impl From<FlowError> for PageError {
 
 impl From<ParamError> for PageError {
     fn from(e: ParamError) -> Self {
-        Self(FlowError::page("The application sent an invalid request", format!("The request could not be read: {e}.")))
+        Self(FlowError::page(
+            "The application sent an invalid request",
+            format!("The request could not be read: {e}."),
+        ))
     }
 }
 
@@ -156,17 +170,33 @@ impl ResponseError for PageError {
         let request_id = reference();
         let (title, message) = match &self.0 {
             FlowError::Page { title, message } => (title.to_string(), message.clone()),
-            FlowError::OAuth(e) => ("The request could not be completed".to_string(), e.description.to_string()),
+            FlowError::OAuth(e) => (
+                "The request could not be completed".to_string(),
+                e.description.to_string(),
+            ),
             other => {
                 let (status, _) = internal(other);
                 tracing::error!(reference = %request_id, "error page shown");
                 if status == StatusCode::SERVICE_UNAVAILABLE {
-                    ("Gatehouse is temporarily unavailable".into(), "Please try again in a moment.".into())
+                    (
+                        "Gatehouse is temporarily unavailable".into(),
+                        "Please try again in a moment.".into(),
+                    )
                 } else {
-                    ("Something went wrong".into(), "Please try again. If it keeps happening, contact support.".into())
+                    (
+                        "Something went wrong".into(),
+                        "Please try again. If it keeps happening, contact support.".into(),
+                    )
                 }
             }
         };
-        render(self.status_code(), &ErrorPage { title, message, request_id })
+        render(
+            self.status_code(),
+            &ErrorPage {
+                title,
+                message,
+                request_id,
+            },
+        )
     }
 }

@@ -38,7 +38,10 @@ pub fn require_form(req: &HttpRequest) -> Result<(), FlowError> {
 }
 
 pub fn authorization_header(req: &HttpRequest) -> Option<String> {
-    req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string)
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Runs a flow on the blocking pool.
@@ -60,10 +63,21 @@ pub struct BrowserCookies {
 
 impl BrowserCookies {
     pub fn read(req: &HttpRequest, state: &AppState) -> Self {
-        let existing = req.cookie(&state.cookie_name("browser")).map(|c| c.value().to_string()).filter(|v| v.len() >= 32);
+        let existing = req
+            .cookie(&state.cookie_name("browser"))
+            .map(|c| c.value().to_string())
+            .filter(|v| v.len() >= 32);
         let new_binding = existing.is_none();
-        let session_id = req.cookie(&state.cookie_name("session")).map(|c| c.value().to_string());
-        Self { browser: Browser { binding_id: existing.unwrap_or_else(random_token), session_id }, new_binding }
+        let session_id = req
+            .cookie(&state.cookie_name("session"))
+            .map(|c| c.value().to_string());
+        Self {
+            browser: Browser {
+                binding_id: existing.unwrap_or_else(random_token),
+                session_id,
+            },
+            new_binding,
+        }
     }
 
     /// Adds the binding cookie to a response if the browser did not have one.
@@ -77,7 +91,11 @@ impl BrowserCookies {
 impl AppState {
     /// Cookie names take the `__Host-` prefix under https (DESIGN §4.9).
     pub fn cookie_name(&self, name: &str) -> String {
-        if self.secure_cookies { format!("__Host-gh_{name}") } else { format!("gh_{name}") }
+        if self.secure_cookies {
+            format!("__Host-gh_{name}")
+        } else {
+            format!("gh_{name}")
+        }
     }
 
     pub fn cookie(&self, name: &str, value: String, max_age: Option<i64>) -> Cookie<'static> {
@@ -94,7 +112,11 @@ impl AppState {
     }
 
     pub fn session_cookie(&self, session_id: String) -> Cookie<'static> {
-        self.cookie("session", session_id, Some(self.provider.settings.sessions.ttl as i64))
+        self.cookie(
+            "session",
+            session_id,
+            Some(self.provider.settings.sessions.ttl as i64),
+        )
     }
 
     pub fn expired_session_cookie(&self) -> Cookie<'static> {

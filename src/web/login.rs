@@ -13,9 +13,18 @@ use crate::flows::{FlowError, browser::Browser};
 use crate::protocol::params::Params;
 
 /// The pending request id and a valid CSRF token, or the error page.
-pub fn checked_form(state: &AppState, cookies: &BrowserCookies, params: &Params) -> Result<String, PageError> {
+pub fn checked_form(
+    state: &AppState,
+    cookies: &BrowserCookies,
+    params: &Params,
+) -> Result<String, PageError> {
     let req_id = params.get("req").ok_or_else(FlowError::expired_request)?;
-    let csrf_ok = params.get("csrf").is_some_and(|t| state.provider.sealer.is_valid_csrf(&cookies.browser.binding_id, t));
+    let csrf_ok = params.get("csrf").is_some_and(|t| {
+        state
+            .provider
+            .sealer
+            .is_valid_csrf(&cookies.browser.binding_id, t)
+    });
     if !csrf_ok {
         return Err(FlowError::page("This form has expired", "Reload the page and try again.").into());
     }
@@ -25,7 +34,10 @@ pub fn checked_form(state: &AppState, cookies: &BrowserCookies, params: &Params)
 pub async fn show_login(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let params = params(&req, &[])?;
     let cookies = BrowserCookies::read(&req, &state);
-    let req_id = params.get("req").ok_or_else(FlowError::expired_request)?.to_string();
+    let req_id = params
+        .get("req")
+        .ok_or_else(FlowError::expired_request)?
+        .to_string();
     let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
     let view = blocking(move || login::show(&p, &id, &browser)).await?;
     Ok(ok(&LoginPage {
@@ -37,7 +49,11 @@ pub async fn show_login(state: web::Data<AppState>, req: HttpRequest) -> Result<
     }))
 }
 
-pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub async fn submit_login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let req_id = checked_form(&state, &cookies, &params)?;
@@ -47,9 +63,17 @@ pub async fn submit_login(state: web::Data<AppState>, req: HttpRequest, body: we
     let outcome = blocking(move || login::submit(&p, &id, &email, &password, &browser)).await?;
     match outcome {
         LoginOutcome::SignedIn { session_id, next } => {
-            let signed_in = BrowserCookies { browser: Browser { session_id: Some(session_id.clone()), ..cookies.browser.clone() }, ..cookies };
+            let signed_in = BrowserCookies {
+                browser: Browser {
+                    session_id: Some(session_id.clone()),
+                    ..cookies.browser.clone()
+                },
+                ..cookies
+            };
             let mut response = respond(&state, &signed_in, next);
-            response.add_cookie(&state.session_cookie(session_id)).map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
+            response
+                .add_cookie(&state.session_cookie(session_id))
+                .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
             Ok(response)
         }
         LoginOutcome::Failed(view) => Ok(render(

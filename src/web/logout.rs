@@ -9,7 +9,11 @@ use super::pages::{ErrorPage, LogoutPage, SignedOutPage, ok};
 use crate::flows::FlowError;
 use crate::flows::logout::{self, LogoutNext};
 
-pub async fn end_session(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, PageError> {
+pub async fn end_session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());
@@ -17,9 +21,13 @@ pub async fn end_session(state: web::Data<AppState>, req: HttpRequest, body: web
     let next = match params.get("decision") {
         None => blocking(move || logout::start(&p, &params, &browser)).await?,
         Some(decision) => {
-            let csrf_ok = params.get("csrf").is_some_and(|t| state.provider.sealer.is_valid_csrf(&browser.binding_id, t));
+            let csrf_ok = params
+                .get("csrf")
+                .is_some_and(|t| state.provider.sealer.is_valid_csrf(&browser.binding_id, t));
             if !csrf_ok {
-                return Err(FlowError::page("This form has expired", "Reload the page and try again.").into());
+                return Err(
+                    FlowError::page("This form has expired", "Reload the page and try again.").into(),
+                );
             }
             let sign_out = decision == "logout";
             blocking(move || logout::confirm(&p, &params, &browser, sign_out)).await?
@@ -35,7 +43,8 @@ pub async fn end_session(state: web::Data<AppState>, req: HttpRequest, body: web
                 state: request.state.unwrap_or_default(),
             });
             if cookies.new_binding {
-                let _ = response.add_cookie(&state.cookie("browser", cookies.browser.binding_id.clone(), None));
+                let _ =
+                    response.add_cookie(&state.cookie("browser", cookies.browser.binding_id.clone(), None));
             }
             response
         }

@@ -46,20 +46,43 @@ impl AppState {
 
 /// Every route of the gateway.
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.route("/.well-known/openid-configuration", web::get().to(discovery::openid_configuration))
-        .route("/jwks.json", web::get().to(discovery::jwks))
-        .service(web::resource("/authorize").get(authorize::authorize).post(authorize::authorize))
-        .service(web::resource("/login").get(login::show_login).post(login::submit_login))
-        .service(web::resource("/consent").get(consent::show_consent).post(consent::submit_consent))
-        .service(web::resource("/token").post(token::issue_token))
-        .service(web::resource("/introspect").post(token::introspect_token))
-        .service(web::resource("/revoke").post(token::revoke_token))
-        .service(web::resource("/userinfo").get(userinfo::userinfo).post(userinfo::userinfo))
-        .service(web::resource("/end_session").get(logout::end_session).post(logout::end_session))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/static/gatehouse.css", web::get().to(assets::stylesheet))
-        .route("/static/form_post.js", web::get().to(assets::form_post_script));
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(discovery::openid_configuration),
+    )
+    .route("/jwks.json", web::get().to(discovery::jwks))
+    .service(
+        web::resource("/authorize")
+            .get(authorize::authorize)
+            .post(authorize::authorize),
+    )
+    .service(
+        web::resource("/login")
+            .get(login::show_login)
+            .post(login::submit_login),
+    )
+    .service(
+        web::resource("/consent")
+            .get(consent::show_consent)
+            .post(consent::submit_consent),
+    )
+    .service(web::resource("/token").post(token::issue_token))
+    .service(web::resource("/introspect").post(token::introspect_token))
+    .service(web::resource("/revoke").post(token::revoke_token))
+    .service(
+        web::resource("/userinfo")
+            .get(userinfo::userinfo)
+            .post(userinfo::userinfo),
+    )
+    .service(
+        web::resource("/end_session")
+            .get(logout::end_session)
+            .post(logout::end_session),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/static/gatehouse.css", web::get().to(assets::stylesheet))
+    .route("/static/form_post.js", web::get().to(assets::form_post_script));
 }
 
 /// Headers every response carries.

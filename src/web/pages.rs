@@ -69,7 +69,10 @@ pub struct FormPostPage {
 pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
     match page.render() {
         Ok(body) => HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")))
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ))
             .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
             .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

@@ -9,11 +9,17 @@ use super::extract::{authorization_header, blocking, params, require_form};
 use crate::flows::{introspect, revoke, token};
 
 fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
-    response.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
     response
 }
 
-pub async fn issue_token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, JsonError> {
+pub async fn issue_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, JsonError> {
     require_form(&req)?;
     let params = params(&req, &body)?;
     let (p, auth) = (state.provider.clone(), authorization_header(&req));
@@ -21,7 +27,11 @@ pub async fn issue_token(state: web::Data<AppState>, req: HttpRequest, body: web
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
-pub async fn introspect_token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, JsonError> {
+pub async fn introspect_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, JsonError> {
     require_form(&req)?;
     let params = params(&req, &body)?;
     let (p, auth) = (state.provider.clone(), authorization_header(&req));
@@ -29,7 +39,11 @@ pub async fn introspect_token(state: web::Data<AppState>, req: HttpRequest, body
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
-pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, JsonError> {
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, JsonError> {
     require_form(&req)?;
     let params = params(&req, &body)?;
     let (p, auth) = (state.provider.clone(), authorization_header(&req));

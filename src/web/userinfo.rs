@@ -10,11 +10,17 @@ use super::extract::{authorization_header, blocking, params, require_form};
 use crate::flows::{FlowError, userinfo};
 use crate::protocol::{ErrorCode, OAuthError};
 
-pub async fn userinfo(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, BearerError> {
+pub async fn userinfo(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, BearerError> {
     let token = bearer_token(&req, &body)?;
     let p = state.provider.clone();
     let claims = blocking(move || userinfo::userinfo(&p, &token)).await?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(claims))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(claims))
 }
 
 fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, FlowError> {
@@ -22,7 +28,9 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<String, FlowError> {
     let from_header = match authorization_header(req) {
         None => None,
         Some(value) => match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Some(token.trim().to_string()),
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Some(token.trim().to_string())
+            }
             _ => return Err(OAuthError::new(ErrorCode::InvalidToken, "use the Bearer scheme").into()),
         },
     };

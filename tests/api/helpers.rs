@@ -14,7 +14,8 @@ use gatehouse::store::User;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    IntrospectionUrl, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RevocationUrl, Scope,
+    IntrospectionUrl, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RevocationUrl,
+    Scope,
 };
 use reqwest::redirect::Policy;
 
@@ -70,16 +71,32 @@ impl TestDatabase {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
-                Self { url, admin_url: None, name: String::new(), _dir: Some(dir) }
+                Self {
+                    url,
+                    admin_url: None,
+                    name: String::new(),
+                    _dir: Some(dir),
+                }
             }
             Backend::Postgres => {
                 let admin_url = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-                let name = format!("gh_test_{}", gatehouse::crypto::random_id().to_lowercase().replace(['-', '_'], ""));
+                let name = format!(
+                    "gh_test_{}",
+                    gatehouse::crypto::random_id()
+                        .to_lowercase()
+                        .replace(['-', '_'], "")
+                );
                 let mut conn = PgConnection::establish(&admin_url).expect("TEST_DATABASE_URL answers");
-                conn.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
                 let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a URL");
                 url.set_path(&name);
-                Self { url: url.to_string(), admin_url: Some(admin_url), name, _dir: None }
+                Self {
+                    url: url.to_string(),
+                    admin_url: Some(admin_url),
+                    name,
+                    _dir: None,
+                }
             }
         }
     }
@@ -134,15 +151,23 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         provider,
         db,
         browser: browser(),
-        http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(),
+        http: reqwest::Client::builder()
+            .redirect(Policy::none())
+            .build()
+            .unwrap(),
     }
 }
 
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).cookie_store(true).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
 }
 
-pub type Rp = CoreClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointMaybeSet, EndpointMaybeSet>;
+pub type Rp =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// An authorization in progress, as the relying party remembers it.
 pub struct Authorization {
@@ -176,27 +201,41 @@ impl TestApp {
     pub fn create_user(&self, email: &str) -> User {
         admin::create_user(
             self.provider.store.as_ref(),
-            NewUser { email: email.into(), name: Some("Ada Lovelace".into()), password: Some(PASSWORD.into()), email_verified: true },
+            NewUser {
+                email: email.into(),
+                name: Some("Ada Lovelace".into()),
+                password: Some(PASSWORD.into()),
+                email_verified: true,
+            },
         )
         .expect("user created")
     }
 
     /// The relying party: discovery, then an `openidconnect` client for `client_id`.
     pub async fn rp(&self, client_id: &str, secret: Option<&str>) -> Rp {
-        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(self.address.clone()).unwrap(), &self.http)
-            .await
-            .expect("discovery works");
-        CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.into()), secret.map(|s| ClientSecret::new(s.into())))
-            .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap())
-            .set_revocation_url(RevocationUrl::new(self.url("/revoke")).unwrap())
-            .set_introspection_url(IntrospectionUrl::new(self.url("/introspect")).unwrap())
+        let metadata =
+            CoreProviderMetadata::discover_async(IssuerUrl::new(self.address.clone()).unwrap(), &self.http)
+                .await
+                .expect("discovery works");
+        CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(client_id.into()),
+            secret.map(|s| ClientSecret::new(s.into())),
+        )
+        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.into()).unwrap())
+        .set_revocation_url(RevocationUrl::new(self.url("/revoke")).unwrap())
+        .set_introspection_url(IntrospectionUrl::new(self.url("/introspect")).unwrap())
     }
 
     /// Starts an authorization with PKCE and a nonce for the given extra scopes.
     pub fn authorization(&self, rp: &Rp, scopes: &[&str], extra: &[(&str, &str)]) -> Authorization {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = rp
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .set_pkce_challenge(challenge);
         for s in scopes {
             request = request.add_scope(Scope::new(s.to_string()));
@@ -205,7 +244,12 @@ impl TestApp {
             request = request.add_extra_param(*k, *v);
         }
         let (url, state, nonce) = request.url();
-        Authorization { url: url.to_string(), state, nonce, verifier }
+        Authorization {
+            url: url.to_string(),
+            state,
+            nonce,
+            verifier,
+        }
     }
 
     /// GET a URL with the browser; returns (status, Location header, body).
@@ -214,7 +258,15 @@ impl TestApp {
     }
 
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Page {
-        Page::from(self.browser.post(url).form(form).send().await.expect("request sent")).await
+        Page::from(
+            self.browser
+                .post(url)
+                .form(form)
+                .send()
+                .await
+                .expect("request sent"),
+        )
+        .await
     }
 
     /// Signs in on the login page `page` (which must be a redirect to /login).
@@ -223,7 +275,16 @@ impl TestApp {
         assert_eq!(login.status, 200, "login page: {}", login.body);
         let req = login.hidden("req");
         let csrf = login.hidden("csrf");
-        self.post_form(&self.url("/login"), &[("req", &req), ("csrf", &csrf), ("email", email), ("password", password)]).await
+        self.post_form(
+            &self.url("/login"),
+            &[
+                ("req", &req),
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", password),
+            ],
+        )
+        .await
     }
 
     /// Accepts the consent page that `page` redirects to.
@@ -232,7 +293,11 @@ impl TestApp {
         assert_eq!(consent.status, 200, "consent page: {}", consent.body);
         let req = consent.hidden("req");
         let csrf = consent.hidden("csrf");
-        self.post_form(&self.url("/consent"), &[("req", &req), ("csrf", &csrf), ("decision", decision)]).await
+        self.post_form(
+            &self.url("/consent"),
+            &[("req", &req), ("csrf", &csrf), ("decision", decision)],
+        )
+        .await
     }
 
     /// Runs the browser part of a code flow for a fresh user session: authorize, sign in, consent.
@@ -240,7 +305,11 @@ impl TestApp {
     pub async fn browser_flow(&self, auth: &Authorization, email: &str) -> Page {
         let start = self.get(&auth.url).await;
         assert_eq!(start.status, 303, "authorize: {}", start.body);
-        let mut page = if start.location().starts_with("/login") { self.sign_in(&start, email, PASSWORD).await } else { start };
+        let mut page = if start.location().starts_with("/login") {
+            self.sign_in(&start, email, PASSWORD).await
+        } else {
+            start
+        };
         if page.location().starts_with("/consent") {
             page = self.consent(&page, "allow").await;
         }
@@ -249,7 +318,12 @@ impl TestApp {
     }
 
     /// The full code flow up to the token response.
-    pub async fn code_flow(&self, rp: &Rp, email: &str, scopes: &[&str]) -> (openidconnect::core::CoreTokenResponse, Nonce) {
+    pub async fn code_flow(
+        &self,
+        rp: &Rp,
+        email: &str,
+        scopes: &[&str],
+    ) -> (openidconnect::core::CoreTokenResponse, Nonce) {
         let auth = self.authorization(rp, scopes, &[]);
         let back = self.browser_flow(&auth, email).await;
         let code = back.query("code").expect("a code");
@@ -265,7 +339,12 @@ impl TestApp {
     }
 
     /// POST a form to an API endpoint without cookies.
-    pub async fn api_post(&self, path: &str, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
+    pub async fn api_post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> reqwest::Response {
         let mut request = self.http.post(self.url(path)).form(form);
         if let Some((id, secret)) = basic {
             request = request.basic_auth(id, Some(secret));
@@ -286,8 +365,16 @@ impl Page {
     pub async fn from(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let location = headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-        Self { status, location, headers, body: response.text().await.unwrap_or_default() }
+        let location = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Self {
+            status,
+            location,
+            headers,
+            body: response.text().await.unwrap_or_default(),
+        }
     }
 
     pub fn location(&self) -> &str {
@@ -297,13 +384,19 @@ impl Page {
     /// A query parameter of the Location header.
     pub fn query(&self, name: &str) -> Option<String> {
         let url = url::Url::parse(self.location()).ok()?;
-        url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 
     /// The value of a hidden form field.
     pub fn hidden(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no field {name} in {}", self.body)) + marker.len();
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+            + marker.len();
         let end = self.body[start..].find('"').unwrap() + start;
         self.body[start..end].to_string()
     }

@@ -23,19 +23,29 @@ impl Drop for Replica {
 }
 
 async fn start_replica(app: &TestApp) -> Replica {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let settings = &app.provider.settings;
     let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
         .arg("serve")
         .env("GATEHOUSE__SERVER__ISSUER", settings.issuer())
         .env("GATEHOUSE__SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("GATEHOUSE__DATABASE__URL", &app.db.url)
-        .env("GATEHOUSE__KEYS__ENCRYPTION_KEY", gatehouse::crypto::b64url(&[42u8; 32]))
+        .env(
+            "GATEHOUSE__KEYS__ENCRYPTION_KEY",
+            gatehouse::crypto::b64url(&[42u8; 32]),
+        )
         .env("GATEHOUSE__LOG__LEVEL", "warn")
         .stdout(Stdio::null())
         .spawn()
         .expect("the gatehouse binary starts");
-    let replica = Replica { child, address: format!("http://127.0.0.1:{port}") };
+    let replica = Replica {
+        child,
+        address: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..100 {
         if let Ok(r) = app.http.get(format!("{}/readyz", replica.address)).send().await {
             if r.status() == 200 {
@@ -47,65 +57,132 @@ async fn start_replica(app: &TestApp) -> Replica {
     panic!("the replica did not become ready");
 }
 
-db_test!(twenty_parallel_redemptions_across_two_processes_yield_exactly_one_token_response, |app: TestApp| async move {
-    app.create_client(app.client("web"));
-    app.create_user("ada@example.com");
-    let replica = start_replica(&app).await;
-    let rp = app.rp("web", Some(SECRET)).await;
-    let auth = app.authorization(&rp, &["email"], &[]);
-    let back = app.browser_flow(&auth, "ada@example.com").await;
-    let code = back.query("code").expect("a code");
-    let verifier = auth.verifier.secret().clone();
+db_test!(
+    twenty_parallel_redemptions_across_two_processes_yield_exactly_one_token_response,
+    |app: TestApp| async move {
+        app.create_client(app.client("web"));
+        app.create_user("ada@example.com");
+        let replica = start_replica(&app).await;
+        let rp = app.rp("web", Some(SECRET)).await;
+        let auth = app.authorization(&rp, &["email"], &[]);
+        let back = app.browser_flow(&auth, "ada@example.com").await;
+        let code = back.query("code").expect("a code");
+        let verifier = auth.verifier.secret().clone();
 
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let base = if i % 2 == 0 { app.address.clone() } else { replica.address.clone() };
-        let (http, code, verifier) = (app.http.clone(), code.clone(), verifier.clone());
-        tasks.push(actix_web::rt::spawn(async move {
-            let form = [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT_URI), ("code_verifier", &verifier)];
-            let response = http.post(format!("{base}/token")).basic_auth("web", Some(SECRET)).form(&form).send().await.unwrap();
-            let status = response.status().as_u16();
-            let body: serde_json::Value = response.json().await.unwrap();
-            (status, body)
-        }));
-    }
-    let mut ok = 0;
-    for task in tasks {
-        let (status, body) = task.await.unwrap();
-        match status {
-            200 => ok += 1,
-            400 => assert_eq!(body["error"], "invalid_grant", "{body}"),
-            other => panic!("unexpected status {other}: {body}"),
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let base = if i % 2 == 0 {
+                app.address.clone()
+            } else {
+                replica.address.clone()
+            };
+            let (http, code, verifier) = (app.http.clone(), code.clone(), verifier.clone());
+            tasks.push(actix_web::rt::spawn(async move {
+                let form = [
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("code_verifier", &verifier),
+                ];
+                let response = http
+                    .post(format!("{base}/token"))
+                    .basic_auth("web", Some(SECRET))
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body: serde_json::Value = response.json().await.unwrap();
+                (status, body)
+            }));
         }
+        let mut ok = 0;
+        for task in tasks {
+            let (status, body) = task.await.unwrap();
+            match status {
+                200 => ok += 1,
+                400 => assert_eq!(body["error"], "invalid_grant", "{body}"),
+                other => panic!("unexpected status {other}: {body}"),
+            }
+        }
+        assert_eq!(ok, 1, "exactly one redemption wins");
     }
-    assert_eq!(ok, 1, "exactly one redemption wins");
-});
+);
 
-db_test!(a_replica_serves_tokens_issued_by_another_and_shares_keys_and_revocation, |app: TestApp| async move {
-    app.create_client(app.client("web"));
-    app.create_user("ada@example.com");
-    let replica = start_replica(&app).await;
-    let rp = app.rp("web", Some(SECRET)).await;
-    let (tokens, _) = app.code_flow(&rp, "ada@example.com", &["email"]).await;
-    let access = tokens.access_token().secret().clone();
-    let refresh = tokens.refresh_token().expect("a refresh token").secret().clone();
-    assert!(tokens.id_token().is_some());
+db_test!(
+    a_replica_serves_tokens_issued_by_another_and_shares_keys_and_revocation,
+    |app: TestApp| async move {
+        app.create_client(app.client("web"));
+        app.create_user("ada@example.com");
+        let replica = start_replica(&app).await;
+        let rp = app.rp("web", Some(SECRET)).await;
+        let (tokens, _) = app.code_flow(&rp, "ada@example.com", &["email"]).await;
+        let access = tokens.access_token().secret().clone();
+        let refresh = tokens.refresh_token().expect("a refresh token").secret().clone();
+        assert!(tokens.id_token().is_some());
 
-    // The replica publishes the same keys and accepts the token.
-    let jwks_a: serde_json::Value = app.http.get(app.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
-    let jwks_b: serde_json::Value = app.http.get(format!("{}/jwks.json", replica.address)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(jwks_a, jwks_b);
-    let info = app.http.get(format!("{}/userinfo", replica.address)).bearer_auth(&access).send().await.unwrap();
-    assert_eq!(info.status(), 200);
+        // The replica publishes the same keys and accepts the token.
+        let jwks_a: serde_json::Value = app
+            .http
+            .get(app.url("/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let jwks_b: serde_json::Value = app
+            .http
+            .get(format!("{}/jwks.json", replica.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(jwks_a, jwks_b);
+        let info = app
+            .http
+            .get(format!("{}/userinfo", replica.address))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(info.status(), 200);
 
-    // Refreshing at the replica rotates; replaying the old token at the first instance revokes the family.
-    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
-    let rotated = app.http.post(format!("{}/token", replica.address)).basic_auth("web", Some(SECRET)).form(&form).send().await.unwrap();
-    assert_eq!(rotated.status(), 200);
-    let rotated: serde_json::Value = rotated.json().await.unwrap();
-    let replay = app.api_post("/token", &form, Some(("web", SECRET))).await;
-    assert_eq!(replay.status(), 400);
-    let next = [("grant_type", "refresh_token"), ("refresh_token", rotated["refresh_token"].as_str().unwrap())];
-    let after = app.http.post(format!("{}/token", replica.address)).basic_auth("web", Some(SECRET)).form(&next).send().await.unwrap();
-    assert_eq!(after.status(), 400, "the whole family is revoked on every replica");
-});
+        // Refreshing at the replica rotates; replaying the old token at the first instance revokes the family.
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let rotated = app
+            .http
+            .post(format!("{}/token", replica.address))
+            .basic_auth("web", Some(SECRET))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rotated.status(), 200);
+        let rotated: serde_json::Value = rotated.json().await.unwrap();
+        let replay = app.api_post("/token", &form, Some(("web", SECRET))).await;
+        assert_eq!(replay.status(), 400);
+        let next = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rotated["refresh_token"].as_str().unwrap()),
+        ];
+        let after = app
+            .http
+            .post(format!("{}/token", replica.address))
+            .basic_auth("web", Some(SECRET))
+            .form(&next)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            after.status(),
+            400,
+            "the whole family is revoked on every replica"
+        );
+    }
+);

@@ -43,89 +43,204 @@ fn refresh(user_id: &str, hash: &str, grant: &str) -> RefreshToken {
 }
 
 fn record(jti: &str, next: Option<RefreshToken>) -> IssueRecord {
-    IssueRecord { access_jti: jti.into(), access_expires_at: 5_000, refresh: next }
+    IssueRecord {
+        access_jti: jti.into(),
+        access_expires_at: 5_000,
+        refresh: next,
+    }
 }
 
 fn seed(app: &TestApp) -> (std::sync::Arc<dyn Store>, String) {
     let store = app.provider.store.clone();
-    admin::create_client(store.as_ref(), NewClient { id: Some("web".into()), name: "Web".into(), redirect_uris: vec![REDIRECT_URI.into()], ..Default::default() }).unwrap();
-    let user = admin::create_user(store.as_ref(), NewUser { email: "ada@example.com".into(), ..Default::default() }).unwrap();
+    admin::create_client(
+        store.as_ref(),
+        NewClient {
+            id: Some("web".into()),
+            name: "Web".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let user = admin::create_user(
+        store.as_ref(),
+        NewUser {
+            email: "ada@example.com".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     (store, user.id)
 }
 
-db_test!(a_code_is_consumed_once_and_a_replay_revokes_its_grant, |app: TestApp| async move {
-    let (store, user) = seed(&app);
-    store.create_code(&code(&user, "c1", "g1", 1_000)).unwrap();
+db_test!(
+    a_code_is_consumed_once_and_a_replay_revokes_its_grant,
+    |app: TestApp| async move {
+        let (store, user) = seed(&app);
+        store.create_code(&code(&user, "c1", "g1", 1_000)).unwrap();
 
-    let first = store.redeem_code("c1", 500, &mut |_| Some(record("jti-1", Some(refresh(&user, "r1", "g1"))))).unwrap();
-    assert!(matches!(first, Redemption::Issued(ref c) if c.grant_id == "g1"));
-    assert!(store.find_refresh_token("r1").unwrap().unwrap().is_active(500));
+        let first = store
+            .redeem_code("c1", 500, &mut |_| {
+                Some(record("jti-1", Some(refresh(&user, "r1", "g1"))))
+            })
+            .unwrap();
+        assert!(matches!(first, Redemption::Issued(ref c) if c.grant_id == "g1"));
+        assert!(store.find_refresh_token("r1").unwrap().unwrap().is_active(500));
 
-    let replay = store.redeem_code("c1", 501, &mut |_| panic!("a used code is never issued twice")).unwrap();
-    assert_eq!(replay, Redemption::Reused);
-    assert!(store.find_refresh_token("r1").unwrap().unwrap().revoked_at.is_some());
-    assert!(store.is_access_token_revoked("jti-1").unwrap());
-    assert_eq!(store.redeem_code("unknown", 501, &mut |_| None).unwrap(), Redemption::Invalid);
-});
+        let replay = store
+            .redeem_code("c1", 501, &mut |_| panic!("a used code is never issued twice"))
+            .unwrap();
+        assert_eq!(replay, Redemption::Reused);
+        assert!(
+            store
+                .find_refresh_token("r1")
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        assert!(store.is_access_token_revoked("jti-1").unwrap());
+        assert_eq!(
+            store.redeem_code("unknown", 501, &mut |_| None).unwrap(),
+            Redemption::Invalid
+        );
+    }
+);
 
-db_test!(a_rejected_code_stays_consumed_and_an_expired_code_is_invalid, |app: TestApp| async move {
-    let (store, user) = seed(&app);
-    store.create_code(&code(&user, "c1", "g1", 1_000)).unwrap();
-    store.create_code(&code(&user, "c2", "g2", 1_000)).unwrap();
+db_test!(
+    a_rejected_code_stays_consumed_and_an_expired_code_is_invalid,
+    |app: TestApp| async move {
+        let (store, user) = seed(&app);
+        store.create_code(&code(&user, "c1", "g1", 1_000)).unwrap();
+        store.create_code(&code(&user, "c2", "g2", 1_000)).unwrap();
 
-    assert!(matches!(store.redeem_code("c1", 500, &mut |_| None).unwrap(), Redemption::Rejected(_)));
-    assert_eq!(store.redeem_code("c1", 501, &mut |_| None).unwrap(), Redemption::Reused);
-    assert_eq!(store.redeem_code("c2", 1_000, &mut |_| None).unwrap(), Redemption::Invalid);
-});
+        assert!(matches!(
+            store.redeem_code("c1", 500, &mut |_| None).unwrap(),
+            Redemption::Rejected(_)
+        ));
+        assert_eq!(
+            store.redeem_code("c1", 501, &mut |_| None).unwrap(),
+            Redemption::Reused
+        );
+        assert_eq!(
+            store.redeem_code("c2", 1_000, &mut |_| None).unwrap(),
+            Redemption::Invalid
+        );
+    }
+);
 
-db_test!(a_refused_refresh_does_not_burn_the_token_but_a_replay_revokes_the_family, |app: TestApp| async move {
-    let (store, user) = seed(&app);
-    store.create_code(&code(&user, "c1", "g1", 1_000)).unwrap();
-    store.redeem_code("c1", 500, &mut |_| Some(record("jti-1", Some(refresh(&user, "r1", "g1"))))).unwrap();
+db_test!(
+    a_refused_refresh_does_not_burn_the_token_but_a_replay_revokes_the_family,
+    |app: TestApp| async move {
+        let (store, user) = seed(&app);
+        store.create_code(&code(&user, "c1", "g1", 1_000)).unwrap();
+        store
+            .redeem_code("c1", 500, &mut |_| {
+                Some(record("jti-1", Some(refresh(&user, "r1", "g1"))))
+            })
+            .unwrap();
 
-    assert!(matches!(store.rotate_refresh_token("r1", 600, &mut |_| None).unwrap(), Redemption::Rejected(_)));
-    let rotated = store.rotate_refresh_token("r1", 601, &mut |_| Some(record("jti-2", Some(refresh(&user, "r2", "g1"))))).unwrap();
-    assert!(matches!(rotated, Redemption::Issued(_)));
-    assert_eq!(store.rotate_refresh_token("r1", 602, &mut |_| None).unwrap(), Redemption::Reused);
-    assert!(store.find_refresh_token("r2").unwrap().unwrap().revoked_at.is_some());
-    assert!(store.is_access_token_revoked("jti-2").unwrap());
-    assert_eq!(store.rotate_refresh_token("r2", 603, &mut |_| None).unwrap(), Redemption::Invalid);
-});
+        assert!(matches!(
+            store.rotate_refresh_token("r1", 600, &mut |_| None).unwrap(),
+            Redemption::Rejected(_)
+        ));
+        let rotated = store
+            .rotate_refresh_token("r1", 601, &mut |_| {
+                Some(record("jti-2", Some(refresh(&user, "r2", "g1"))))
+            })
+            .unwrap();
+        assert!(matches!(rotated, Redemption::Issued(_)));
+        assert_eq!(
+            store.rotate_refresh_token("r1", 602, &mut |_| None).unwrap(),
+            Redemption::Reused
+        );
+        assert!(
+            store
+                .find_refresh_token("r2")
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        );
+        assert!(store.is_access_token_revoked("jti-2").unwrap());
+        assert_eq!(
+            store.rotate_refresh_token("r2", 603, &mut |_| None).unwrap(),
+            Redemption::Invalid
+        );
+    }
+);
 
-db_test!(consents_accumulate_and_users_take_their_data_with_them, |app: TestApp| async move {
-    let (store, user) = seed(&app);
-    store.save_consent(&user, "web", &["openid".into()], 1).unwrap();
-    store.save_consent(&user, "web", &["openid".into(), "email".into()], 2).unwrap();
-    assert_eq!(store.find_consent(&user, "web").unwrap(), vec!["openid", "email"]);
+db_test!(
+    consents_accumulate_and_users_take_their_data_with_them,
+    |app: TestApp| async move {
+        let (store, user) = seed(&app);
+        store.save_consent(&user, "web", &["openid".into()], 1).unwrap();
+        store
+            .save_consent(&user, "web", &["openid".into(), "email".into()], 2)
+            .unwrap();
+        assert_eq!(store.find_consent(&user, "web").unwrap(), vec!["openid", "email"]);
 
-    assert!(store.delete_user(&user).unwrap());
-    assert!(store.find_consent(&user, "web").unwrap().is_empty());
-    assert!(!store.delete_user(&user).unwrap());
-    let duplicate = admin::create_client(store.as_ref(), NewClient { id: Some("web".into()), name: "Again".into(), redirect_uris: vec![REDIRECT_URI.into()], ..Default::default() });
-    assert!(duplicate.is_err());
-});
+        assert!(store.delete_user(&user).unwrap());
+        assert!(store.find_consent(&user, "web").unwrap().is_empty());
+        assert!(!store.delete_user(&user).unwrap());
+        let duplicate = admin::create_client(
+            store.as_ref(),
+            NewClient {
+                id: Some("web".into()),
+                name: "Again".into(),
+                redirect_uris: vec![REDIRECT_URI.into()],
+                ..Default::default()
+            },
+        );
+        assert!(duplicate.is_err());
+    }
+);
 
-db_test!(purging_removes_only_what_can_no_longer_be_used, |app: TestApp| async move {
-    let (store, user) = seed(&app);
-    let session = |id: &str, expires_at| Session { id_hash: id.into(), user_id: user.clone(), auth_time: 1, amr: "pwd".into(), created_at: 1, expires_at };
-    store.create_session(&session("old", 100)).unwrap();
-    store.create_session(&session("live", 1_000_000)).unwrap();
-    store.create_code(&code(&user, "c-old", "g-old", 100)).unwrap();
-    store.create_code(&code(&user, "c-recent", "g-recent", 1_000)).unwrap();
-    assert!(matches!(store.redeem_code("c-old", 50, &mut |_| None).unwrap(), Redemption::Rejected(_)));
-    assert!(matches!(store.redeem_code("c-recent", 50, &mut |_| None).unwrap(), Redemption::Rejected(_)));
-    store.revoke_access_token("jti-old", 100).unwrap();
-    store.revoke_access_token("jti-live", 1_000_000).unwrap();
-    store.revoke_access_token("jti-live", 1_000_000).unwrap();
+db_test!(
+    purging_removes_only_what_can_no_longer_be_used,
+    |app: TestApp| async move {
+        let (store, user) = seed(&app);
+        let session = |id: &str, expires_at| Session {
+            id_hash: id.into(),
+            user_id: user.clone(),
+            auth_time: 1,
+            amr: "pwd".into(),
+            created_at: 1,
+            expires_at,
+        };
+        store.create_session(&session("old", 100)).unwrap();
+        store.create_session(&session("live", 1_000_000)).unwrap();
+        store.create_code(&code(&user, "c-old", "g-old", 100)).unwrap();
+        store
+            .create_code(&code(&user, "c-recent", "g-recent", 1_000))
+            .unwrap();
+        assert!(matches!(
+            store.redeem_code("c-old", 50, &mut |_| None).unwrap(),
+            Redemption::Rejected(_)
+        ));
+        assert!(matches!(
+            store.redeem_code("c-recent", 50, &mut |_| None).unwrap(),
+            Redemption::Rejected(_)
+        ));
+        store.revoke_access_token("jti-old", 100).unwrap();
+        store.revoke_access_token("jti-live", 1_000_000).unwrap();
+        store.revoke_access_token("jti-live", 1_000_000).unwrap();
 
-    // Codes are kept a day past expiry so that a late replay is still recognised as one.
-    let removed = store.purge_expired(100 + 86_400 + 1).unwrap();
+        // Codes are kept a day past expiry so that a late replay is still recognised as one.
+        let removed = store.purge_expired(100 + 86_400 + 1).unwrap();
 
-    assert_eq!(removed, 3, "old session, old code, old deny-list entry");
-    assert!(store.find_session("old", 50).unwrap().is_none());
-    assert!(store.find_session("live", 200).unwrap().is_some());
-    assert!(store.is_access_token_revoked("jti-live").unwrap());
-    assert!(!store.is_access_token_revoked("jti-old").unwrap());
-    assert_eq!(store.redeem_code("c-old", 60, &mut |_| None).unwrap(), Redemption::Invalid);
-    assert_eq!(store.redeem_code("c-recent", 60, &mut |_| None).unwrap(), Redemption::Reused);
-});
+        assert_eq!(removed, 3, "old session, old code, old deny-list entry");
+        assert!(store.find_session("old", 50).unwrap().is_none());
+        assert!(store.find_session("live", 200).unwrap().is_some());
+        assert!(store.is_access_token_revoked("jti-live").unwrap());
+        assert!(!store.is_access_token_revoked("jti-old").unwrap());
+        assert_eq!(
+            store.redeem_code("c-old", 60, &mut |_| None).unwrap(),
+            Redemption::Invalid
+        );
+        assert_eq!(
+            store.redeem_code("c-recent", 60, &mut |_| None).unwrap(),
+            Redemption::Reused
+        );
+    }
+);

@@ -56,8 +56,7 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.backend {
             Backend::Sqlite(path) => {
-                let mut conn =
-                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
                 // instead of failing; foreign keys are off by default in SQLite.
                 conn.batch_execute(
@@ -74,8 +73,7 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -88,8 +86,7 @@ pub fn connect(url: &str, max_connections: u32) -> Result<DbPool, String> {
     let backend = Backend::from_url(url)?;
     if let Backend::Sqlite(path) = &backend {
         if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
     }
     let pool = Pool::builder()
@@ -98,9 +95,7 @@ pub fn connect(url: &str, max_connections: u32) -> Result<DbPool, String> {
         .connection_timeout(std::time::Duration::from_secs(5))
         .build(Manager { backend })
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    let mut conn = pool
-        .get()
-        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let mut conn = pool.get().map_err(|e| format!("cannot open the database: {e}"))?;
     run_migrations(&mut conn)?;
     Ok(pool)
 }

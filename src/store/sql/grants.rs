@@ -7,9 +7,7 @@ use diesel::prelude::*;
 use super::rows::{CodeRow, RefreshRow};
 use super::schema::{authorization_codes as codes, refresh_tokens as rt, revoked_access_tokens};
 use super::{DbConnection, SqlStore};
-use crate::store::{
-    AuthorizationCode, GrantStore, IssueRecord, Redemption, RefreshToken, StoreError,
-};
+use crate::store::{AuthorizationCode, GrantStore, IssueRecord, Redemption, RefreshToken, StoreError};
 
 type QueryResult<T> = Result<T, diesel::result::Error>;
 
