@@ -19,6 +19,7 @@ pub struct Settings {
     pub keys: KeySettings,
     pub tokens: TokenSettings,
     pub sessions: SessionSettings,
+    pub rate_limits: RateLimitSettings,
     pub log: LogSettings,
 }
 
@@ -30,6 +31,56 @@ pub struct ServerSettings {
     pub bind: String,
     /// HTTP worker threads; 0 means one per CPU core.
     pub workers: usize,
+    /// Proxies (CIDRs) whose `X-Forwarded-For` is believed; empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    pub tls: TlsSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM certificate chain; with `key`, Gatehouse serves HTTPS (TLS 1.2+) itself.
+    pub cert: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+/// Per-node quotas, each `N/period` (`30/min`, `10/15min`, `5/s`, `1000/h`): a burst of N that refills
+/// at N per period (GCRA). Counters are in memory on each node; correctness never depends on them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub authorize_per_ip: String,
+    pub sign_in_per_ip: String,
+    /// Per account identifier: repeated attempts slow down instead of locking the owner out.
+    pub sign_in_per_account: String,
+    pub token_per_ip: String,
+    pub token_per_client: String,
+    /// A failed client authentication costs this many `token_per_ip` cells.
+    pub client_auth_failure_cost: u32,
+    pub introspect_per_client: String,
+    pub revoke_per_client: String,
+    pub userinfo_per_ip: String,
+    pub end_session_per_ip: String,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            authorize_per_ip: "120/min".into(),
+            sign_in_per_ip: "30/min".into(),
+            sign_in_per_account: "10/15min".into(),
+            token_per_ip: "1200/min".into(),
+            token_per_client: "60000/min".into(),
+            client_auth_failure_cost: 10,
+            introspect_per_client: "60000/min".into(),
+            revoke_per_client: "1200/min".into(),
+            userinfo_per_ip: "1200/min".into(),
+            end_session_per_ip: "60/min".into(),
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -86,6 +137,8 @@ impl Default for ServerSettings {
             issuer: "http://127.0.0.1:8080".into(),
             bind: "127.0.0.1:8080".into(),
             workers: 0,
+            trusted_proxies: Vec::new(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -253,6 +306,20 @@ impl Settings {
                 return Err(ConfigError(format!("{name} must be greater than 0")));
             }
         }
+        for proxy in &self.server.trusted_proxies {
+            proxy
+                .parse::<crate::client_ip::Cidr>()
+                .map_err(|e| ConfigError(format!("server.trusted_proxies: {e}")))?;
+        }
+        if self.server.tls.cert.is_empty() != self.server.tls.key.is_empty() {
+            return Err(ConfigError(
+                "server.tls.cert and server.tls.key go together".into(),
+            ));
+        }
+        for (name, value) in self.rate_limits.quotas() {
+            crate::rate_limit::Rate::parse(value)
+                .map_err(|e| ConfigError(format!("rate_limits.{name}: {e}")))?;
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError("log.format must be `text` or `json`".into()));
         }
@@ -266,6 +333,23 @@ impl Settings {
 
     pub fn dev_key_path(&self) -> PathBuf {
         PathBuf::from(&self.keys.dev_key_file)
+    }
+}
+
+impl RateLimitSettings {
+    /// Every quota by its setting name.
+    pub fn quotas(&self) -> [(&'static str, &str); 9] {
+        [
+            ("authorize_per_ip", &self.authorize_per_ip),
+            ("sign_in_per_ip", &self.sign_in_per_ip),
+            ("sign_in_per_account", &self.sign_in_per_account),
+            ("token_per_ip", &self.token_per_ip),
+            ("token_per_client", &self.token_per_client),
+            ("introspect_per_client", &self.introspect_per_client),
+            ("revoke_per_client", &self.revoke_per_client),
+            ("userinfo_per_ip", &self.userinfo_per_ip),
+            ("end_session_per_ip", &self.end_session_per_ip),
+        ]
     }
 }
 
@@ -305,22 +389,35 @@ fn merge_file(into: &mut Table, from: Table, prefix: &str) -> Result<(), ConfigE
     Ok(())
 }
 
-/// Applies `GATEHOUSE__SECTION__KEY=value`, coercing the text to the type of the default.
+/// Applies `GATEHOUSE__SECTION__KEY=value` (or `__SECTION__SUB__KEY`), coercing the text to the type
+/// of the default; lists are comma-separated.
 fn apply_env(into: &mut Table, name: &str, rest: &str, raw: &str) -> Result<(), ConfigError> {
-    let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
     let unknown = || ConfigError(format!("unknown setting in environment variable {name}"));
-    let [section, key] = path.as_slice() else {
+    let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+    let (key, sections) = path.split_last().ok_or_else(unknown)?;
+    if sections.is_empty() {
         return Err(unknown());
-    };
-    let slot = into
-        .get_mut(section)
-        .and_then(Value::as_table_mut)
-        .and_then(|t| t.get_mut(key))
-        .ok_or_else(unknown)?;
+    }
+    let mut table = into;
+    for section in sections {
+        table = table
+            .get_mut(section)
+            .and_then(Value::as_table_mut)
+            .ok_or_else(unknown)?;
+    }
+    let slot = table.get_mut(key).ok_or_else(unknown)?;
     let bad = |what: &str| ConfigError(format!("{name}: `{raw}` is not {what}"));
     *slot = match slot {
         Value::Integer(_) => Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
         Value::Boolean(_) => Value::Boolean(raw.trim().parse().map_err(|_| bad("true or false"))?),
+        Value::Array(_) => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| Value::String(v.into()))
+                .collect(),
+        ),
+        Value::Table(_) => return Err(unknown()),
         _ => Value::String(raw.to_string()),
     };
     Ok(())
@@ -360,6 +457,36 @@ mod tests {
         assert_eq!(s.issuer(), "https://id.example.com");
         assert_eq!(s.tokens.access_token_ttl, 120);
         assert!(s.tokens.claims_in_id_token);
+    }
+
+    #[test]
+    fn environment_reaches_nested_sections_and_lists() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("GATEHOUSE__SERVER__TLS__CERT", "certs/dev.pem"),
+                ("GATEHOUSE__SERVER__TLS__KEY", "certs/dev.key"),
+                ("GATEHOUSE__SERVER__TRUSTED_PROXIES", "10.0.0.0/8, 192.168.0.1"),
+                ("GATEHOUSE__RATE_LIMITS__SIGN_IN_PER_IP", "5/min"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.tls.cert, "certs/dev.pem");
+        assert_eq!(s.server.trusted_proxies, vec!["10.0.0.0/8", "192.168.0.1"]);
+        assert_eq!(s.rate_limits.sign_in_per_ip, "5/min");
+        for (name, value) in [
+            ("GATEHOUSE__SERVER__TLS", "x"),
+            ("GATEHOUSE__SERVER__TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("GATEHOUSE__RATE_LIMITS__TOKEN_PER_IP", "lots"),
+            ("GATEHOUSE__SERVER__TLS__CERT", "only-a-cert.pem"),
+        ] {
+            let e = Settings::load_from(None, &env(&[(name, value)])).unwrap_err();
+            let shown = e.to_string();
+            assert!(
+                shown.contains(name) || shown.contains("server.") || shown.contains("rate_limits."),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! (pure OIDC/OAuth rules), `store` (traits + diesel), `keys`, `crypto`.
 
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod crypto;
 pub mod flows;
 pub mod keys;
 pub mod protocol;
+pub mod rate_limit;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

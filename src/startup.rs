@@ -104,13 +104,14 @@ impl Application {
             0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             n => n,
         };
-        let state = web::Data::new(AppState::new(provider.clone()));
-        let server = HttpServer::new(move || app(state.clone()))
+        let state = web::Data::new(AppState::new(provider.clone()).map_err(StartupError::Config)?);
+        let shared = state.clone();
+        let server = HttpServer::new(move || app(shared.clone()))
             .workers(workers)
             .listen(listener)
             .map_err(|e| StartupError::Bind("listener".into(), e))?
             .run();
-        actix_web::rt::spawn(housekeeping(provider.clone()));
+        actix_web::rt::spawn(housekeeping(provider.clone(), state.clone()));
         Ok(Self {
             port,
             server,
@@ -134,11 +135,12 @@ impl Application {
 
 /// Every 30 seconds: pick up keys rotated by the CLI or another replica, and delete expired rows
 /// (so that abandoned sign-ins and old grants cannot grow the database). Idempotent on every replica.
-async fn housekeeping(provider: Provider) {
+async fn housekeeping(provider: Provider, state: web::Data<AppState>) {
     let mut interval = actix_web::rt::time::interval(Duration::from_secs(30));
     interval.tick().await;
     loop {
         interval.tick().await;
+        state.limiter.shrink();
         let p = provider.clone();
         let result = web::block(move || {
             if let Err(e) = p.keys.reload(p.store.as_ref(), now()) {

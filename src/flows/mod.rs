@@ -61,6 +61,18 @@ pub enum FlowError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// Over a rate limit: retry after this many seconds.
+    #[error("rate limited ({action}); retry after {retry_after} s")]
+    RateLimited { action: &'static str, retry_after: u64 },
+}
+
+impl From<crate::rate_limit::Limited> for FlowError {
+    fn from(l: crate::rate_limit::Limited) -> Self {
+        FlowError::RateLimited {
+            action: l.action.name(),
+            retry_after: l.retry_after,
+        }
+    }
 }
 
 impl From<OAuthError> for FlowError {

@@ -8,12 +8,14 @@ use super::extract::{BrowserCookies, blocking, params, see_other};
 use super::pages::{FormPostPage, ok};
 use crate::flows::authorize::{self, Next};
 use crate::protocol::authorize::AuthorizationResponse;
+use crate::rate_limit::LimitedAction;
 
 pub async fn authorize(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
+    state.limit(LimitedAction::AuthorizePerIp, &state.client_ip(&req).to_string())?;
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());

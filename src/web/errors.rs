@@ -17,6 +17,13 @@ fn reference() -> String {
     crate::crypto::random_id()[..10].to_string()
 }
 
+/// 429 with `Retry-After` (RFC 6585 §4).
+fn too_many_requests(retry_after: u64) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::TooManyRequests();
+    response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+    response
+}
+
 /// Logs what the client must not see, once, and classifies it.
 fn internal(e: &FlowError) -> (StatusCode, ErrorCode) {
     match e {
@@ -53,12 +60,18 @@ impl ResponseError for JsonError {
         match &self.0 {
             FlowError::OAuth(e) if e.code == ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             FlowError::OAuth(_) | FlowError::Page { .. } => StatusCode::BAD_REQUEST,
+            FlowError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             FlowError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let FlowError::RateLimited { retry_after, .. } = &self.0 {
+            return too_many_requests(*retry_after)
+                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+                .json(json!({ "error": "temporarily_unavailable", "error_description": "too many requests; retry later" }));
+        }
         let (status, code, description) = match &self.0 {
             FlowError::OAuth(e) => (self.status_code(), e.code, e.description.to_string()),
             FlowError::Page { message, .. } => (
@@ -108,12 +121,17 @@ impl ResponseError for BearerError {
                 ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
                 _ => StatusCode::UNAUTHORIZED,
             },
+            FlowError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             FlowError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let FlowError::RateLimited { retry_after, .. } = &self.0 {
+            return too_many_requests(*retry_after)
+                .json(json!({ "error": "temporarily_unavailable", "error_description": "too many requests; retry later" }));
+        }
         let FlowError::OAuth(e) = &self.0 else {
             let (status, code) = internal(&self.0);
             return HttpResponse::build(status).json(json!({ "error": code.as_str() }));
@@ -161,6 +179,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match &self.0 {
             FlowError::Page { .. } | FlowError::OAuth(_) => StatusCode::BAD_REQUEST,
+            FlowError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             FlowError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -168,6 +187,18 @@ impl ResponseError for PageError {
 
     fn error_response(&self) -> HttpResponse {
         let request_id = reference();
+        if let FlowError::RateLimited { retry_after, .. } = &self.0 {
+            let page = ErrorPage {
+                title: "Too many attempts".into(),
+                message: format!("Please wait {retry_after} seconds and try again."),
+                request_id,
+            };
+            let mut response = render(StatusCode::TOO_MANY_REQUESTS, &page);
+            if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
         let (title, message) = match &self.0 {
             FlowError::Page { title, message } => (title.to_string(), message.clone()),
             FlowError::OAuth(e) => (

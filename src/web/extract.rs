@@ -11,6 +11,7 @@ use crate::flows::FlowError;
 use crate::flows::browser::Browser;
 use crate::protocol::OAuthError;
 use crate::protocol::params::{ParamError, Params};
+use crate::rate_limit::LimitedAction;
 use crate::store::StoreError;
 
 /// Parameters from the query string (GET) or the form body (POST).
@@ -89,6 +90,26 @@ impl BrowserCookies {
 }
 
 impl AppState {
+    /// The client's address: the TCP peer, or behind a trusted proxy the rightmost untrusted
+    /// `X-Forwarded-For` hop (DESIGN §4.12).
+    pub fn client_ip(&self, req: &HttpRequest) -> std::net::IpAddr {
+        let peer = req
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        crate::client_ip::client_ip(peer, &forwarded, &self.trusted_proxies)
+    }
+
+    /// Takes one cell of `action` for `key`.
+    pub fn limit(&self, action: LimitedAction, key: &str) -> Result<(), FlowError> {
+        Ok(self.limiter.check(action, key)?)
+    }
+
     /// Cookie names take the `__Host-` prefix under https (DESIGN §4.9).
     pub fn cookie_name(&self, name: &str) -> String {
         if self.secure_cookies {

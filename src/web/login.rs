@@ -11,6 +11,7 @@ use super::pages::{LoginPage, ok, render};
 use crate::flows::login::{self, LoginOutcome};
 use crate::flows::{FlowError, browser::Browser};
 use crate::protocol::params::Params;
+use crate::rate_limit::LimitedAction;
 
 /// The pending request id and a valid CSRF token, or the error page.
 pub fn checked_form(
@@ -58,6 +59,9 @@ pub async fn submit_login(
     let cookies = BrowserCookies::read(&req, &state);
     let req_id = checked_form(&state, &cookies, &params)?;
     let email = params.get("email").unwrap_or_default().to_string();
+    // Per IP against one attacker trying many accounts; per account against many IPs trying one.
+    state.limit(LimitedAction::SignInPerIp, &state.client_ip(&req).to_string())?;
+    state.limit(LimitedAction::SignInPerAccount, &email.trim().to_lowercase())?;
     let password = params.get("password").unwrap_or_default().to_string();
     let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
     let outcome = blocking(move || login::submit(&p, &id, &email, &password, &browser)).await?;

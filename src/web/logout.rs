@@ -8,12 +8,14 @@ use super::extract::{BrowserCookies, blocking, params, see_other};
 use super::pages::{ErrorPage, LogoutPage, SignedOutPage, ok};
 use crate::flows::FlowError;
 use crate::flows::logout::{self, LogoutNext};
+use crate::rate_limit::LimitedAction;
 
 pub async fn end_session(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
+    state.limit(LimitedAction::EndSessionPerIp, &state.client_ip(&req).to_string())?;
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());

@@ -19,12 +19,16 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, ServiceConfig};
 use futures_util::FutureExt;
 
+use crate::client_ip::Cidr;
 use crate::crypto::sha256_b64;
 use crate::flows::Provider;
+use crate::rate_limit::RateLimiter;
 
 /// What every handler shares.
 pub struct AppState {
     pub provider: Provider,
+    pub limiter: RateLimiter,
+    pub trusted_proxies: Vec<Cidr>,
     /// The discovery document, serialised once.
     pub discovery: String,
     pub discovery_etag: String,
@@ -33,14 +37,24 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(provider: Provider) -> Self {
+    /// Builds the shared state; fails only on settings that `Settings::load` already validated.
+    pub fn new(provider: Provider) -> Result<Self, String> {
         let discovery = crate::protocol::discovery::metadata(provider.issuer()).to_string();
-        Self {
+        let settings = &provider.settings;
+        let trusted_proxies = settings
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|p| p.parse::<Cidr>())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            limiter: RateLimiter::new(&settings.rate_limits)?,
+            trusted_proxies,
             discovery_etag: sha256_b64(&discovery)[..16].to_string(),
             discovery,
             secure_cookies: provider.issuer().starts_with("https://"),
             provider,
-        }
+        })
     }
 }
 

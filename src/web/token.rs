@@ -6,7 +6,34 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::AppState;
 use super::errors::JsonError;
 use super::extract::{authorization_header, blocking, params, require_form};
-use crate::flows::{introspect, revoke, token};
+use crate::flows::{FlowError, introspect, revoke, token};
+use crate::protocol::ErrorCode;
+use crate::protocol::client_auth::ClientCredentials;
+use crate::protocol::params::Params;
+use crate::rate_limit::LimitedAction;
+
+/// Client-authenticated endpoints are limited per IP and per client id; a failed client authentication
+/// is charged extra to the IP, so guessing secrets is slow.
+async fn limited<T: Send + 'static>(
+    state: &AppState,
+    req: &HttpRequest,
+    params: &Params,
+    per_client: LimitedAction,
+    flow: impl FnOnce() -> Result<T, FlowError> + Send + 'static,
+) -> Result<T, JsonError> {
+    let ip = state.client_ip(req).to_string();
+    state.limit(LimitedAction::TokenPerIp, &ip)?;
+    if let Ok(credentials) = ClientCredentials::extract(authorization_header(req).as_deref(), params) {
+        state.limit(per_client, credentials.client_id())?;
+    }
+    let result = blocking(flow).await;
+    if let Err(FlowError::OAuth(e)) = &result {
+        if e.code == ErrorCode::InvalidClient {
+            state.limiter.charge_failure(LimitedAction::TokenPerIp, &ip);
+        }
+    }
+    Ok(result?)
+}
 
 fn no_store(mut response: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
     response
@@ -22,8 +49,9 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, JsonError> {
     require_form(&req)?;
     let params = params(&req, &body)?;
-    let (p, auth) = (state.provider.clone(), authorization_header(&req));
-    let response = blocking(move || token::exchange(&p, auth.as_deref(), &params)).await?;
+    let (p, auth, form) = (state.provider.clone(), authorization_header(&req), params.clone());
+    let flow = move || token::exchange(&p, auth.as_deref(), &form);
+    let response = limited(&state, &req, &params, LimitedAction::TokenPerClient, flow).await?;
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
@@ -34,8 +62,9 @@ pub async fn introspect_token(
 ) -> Result<HttpResponse, JsonError> {
     require_form(&req)?;
     let params = params(&req, &body)?;
-    let (p, auth) = (state.provider.clone(), authorization_header(&req));
-    let response = blocking(move || introspect::introspect(&p, auth.as_deref(), &params)).await?;
+    let (p, auth, form) = (state.provider.clone(), authorization_header(&req), params.clone());
+    let flow = move || introspect::introspect(&p, auth.as_deref(), &form);
+    let response = limited(&state, &req, &params, LimitedAction::IntrospectPerClient, flow).await?;
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
@@ -46,7 +75,8 @@ pub async fn revoke_token(
 ) -> Result<HttpResponse, JsonError> {
     require_form(&req)?;
     let params = params(&req, &body)?;
-    let (p, auth) = (state.provider.clone(), authorization_header(&req));
-    blocking(move || revoke::revoke(&p, auth.as_deref(), &params)).await?;
+    let (p, auth, form) = (state.provider.clone(), authorization_header(&req), params.clone());
+    let flow = move || revoke::revoke(&p, auth.as_deref(), &form);
+    limited(&state, &req, &params, LimitedAction::RevokePerClient, flow).await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }

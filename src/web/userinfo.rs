@@ -9,12 +9,14 @@ use super::errors::BearerError;
 use super::extract::{authorization_header, blocking, params, require_form};
 use crate::flows::{FlowError, userinfo};
 use crate::protocol::{ErrorCode, OAuthError};
+use crate::rate_limit::LimitedAction;
 
 pub async fn userinfo(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, BearerError> {
+    state.limit(LimitedAction::UserinfoPerIp, &state.client_ip(&req).to_string())?;
     let token = bearer_token(&req, &body)?;
     let p = state.provider.clone();
     let claims = blocking(move || userinfo::userinfo(&p, &token)).await?;
