@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, and the operator commands for clients, users and keys.
+//! The command line: `serve`, `migrate`, and the operator commands for clients, users, keys and
+//! development certificates.
 //! Scripts depend on these names and flags; keep them stable.
 
 use std::io::BufRead;
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::audit::{self, AuditEvent, Outcome};
 use crate::config::Settings;
 use crate::flows::admin::{self, NewClient, NewUser};
 use crate::flows::{Provider, now};
@@ -44,6 +46,22 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check and export the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// TLS certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a self-signed certificate and key for 127.0.0.1, ::1 and localhost (development only).
+    Dev {
+        /// Directory for dev-cert.pem and dev-key.pem.
+        #[arg(long, value_name = "DIR", default_value = "certs")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +155,24 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; report the first broken record.
+    Verify,
+    /// Write records as JSON Lines to standard output.
+    Export {
+        /// Only records at or after this time (RFC 3339, a date, or UNIX seconds).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only records of this organization.
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
+        /// Only records of this event type (e.g. sign_in, token.issued).
+        #[arg(long = "type", value_name = "TYPE")]
+        event_type: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// List signing keys and their state.
     List(JsonFlag),
@@ -160,6 +196,8 @@ pub fn run() -> ExitCode {
         Command::Client(c) => client(&settings, c),
         Command::User(c) => user(&settings, c),
         Command::Keys(c) => keys_command(&settings, c),
+        Command::Audit(c) => audit_command(&settings, c),
+        Command::Certs(c) => certs_command(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,6 +208,36 @@ pub fn run() -> ExitCode {
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::FAILURE
+}
+
+fn certs_command(command: CertsCommand) -> Result<(), String> {
+    match command {
+        CertsCommand::Dev { out } => {
+            let (cert, key) = crate::tls::generate_dev_cert(&out)?;
+            let quoted = |p: &std::path::Path| toml::Value::String(p.display().to_string()).to_string();
+            println!(
+                "wrote {} (self-signed, for {})\nwrote {} (private key, readable by you only)",
+                cert.display(),
+                crate::tls::DEV_NAMES.join(", "),
+                key.display()
+            );
+            println!(
+                "\nServe HTTPS with them: in the configuration file\n\n  [server]\n  issuer = \"https://127.0.0.1:8080\"\n\n  [server.tls]\n  cert = {}\n  key = {}\n",
+                quoted(&cert),
+                quoted(&key)
+            );
+            println!(
+                "or in the environment:\n\n  GATEHOUSE__SERVER__ISSUER=https://127.0.0.1:8080 GATEHOUSE__SERVER__TLS__CERT={} GATEHOUSE__SERVER__TLS__KEY={} gatehouse serve\n",
+                cert.display(),
+                key.display()
+            );
+            println!(
+                "Clients must trust this certificate (development only, never in production):\n\n  curl --cacert {} https://127.0.0.1:8080/.well-known/openid-configuration",
+                cert.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn serve(settings: Settings) -> Result<(), String> {
@@ -255,9 +323,7 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
             }
         }
         ClientCommand::Delete { id } => {
-            if !store.delete_client(&id).map_err(|e| e.to_string())? {
-                return Err(format!("no client `{id}`"));
-            }
+            admin::delete_client(store.as_ref(), &id).map_err(|e| e.to_string())?;
             println!("deleted client {id}");
         }
     }
@@ -334,8 +400,7 @@ fn user(settings: &Settings, command: UserCommand) -> Result<(), String> {
             }
         }
         UserCommand::Delete { user } => {
-            let u = admin::find_user(store.as_ref(), &user).map_err(|e| e.to_string())?;
-            store.delete_user(&u.id).map_err(|e| e.to_string())?;
+            let u = admin::delete_user(store.as_ref(), &user).map_err(|e| e.to_string())?;
             println!("deleted user {}", u.id);
         }
         UserCommand::SetPassword { user, .. } => {
@@ -389,11 +454,83 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), String>
             }
         }
         KeysCommand::Rotate => {
-            for kid in keys::rotate(store.as_ref(), &sealer, now()).map_err(|e| e.to_string())? {
+            let at = now();
+            let new_keys = keys::prepare_rotation(&sealer, at).map_err(|e| e.to_string())?;
+            let kids: Vec<&str> = new_keys.iter().map(|k| k.kid.as_str()).collect();
+            let event = AuditEvent::new(audit::kind::KEY_ROTATED, Outcome::Success, at)
+                .actor("cli")
+                .detail(serde_json::json!({ "new_kids": kids }));
+            store.append_audit(&[event]).map_err(|e| format!("the rotation could not be audited: {e}"))?;
+            keys::commit_rotation(store.as_ref(), &new_keys, at).map_err(|e| e.to_string())?;
+            for kid in kids {
                 println!("new current key {kid}");
             }
             println!("running servers pick the new keys up within 30 seconds");
         }
     }
     Ok(())
+}
+
+fn audit_command(settings: &Settings, command: AuditCommand) -> Result<(), String> {
+    let store = store(settings)?;
+    const PAGE: i64 = 1000;
+    let mut after = 0;
+    match command {
+        AuditCommand::Verify => {
+            let mut records = Vec::new();
+            loop {
+                let page = store.audit_page(after, PAGE).map_err(|e| e.to_string())?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                records.extend(page);
+            }
+            let count = audit::verify_chain(records).map_err(|e| e.to_string())?;
+            println!("audit chain intact: {count} records");
+        }
+        AuditCommand::Export { since, org, event_type } => {
+            let since = since.as_deref().map(parse_time).transpose()?;
+            let mut out = std::io::stdout().lock();
+            loop {
+                let page = store.audit_page(after, PAGE).map_err(|e| e.to_string())?;
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                for record in page {
+                    let e = &record.event;
+                    let keep = since.is_none_or(|t| e.at >= t)
+                        && org.as_deref().is_none_or(|o| e.organization.as_deref() == Some(o))
+                        && event_type.as_deref().is_none_or(|t| e.event == t);
+                    if keep {
+                        let mut line = serde_json::to_value(&record).map_err(|e| e.to_string())?;
+                        line["time"] = serde_json::json!(format_time(e.at));
+                        use std::io::Write;
+                        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// RFC 3339 (`2026-11-29T10:00:00Z`), a date (`2026-11-29`, midnight UTC) or UNIX seconds.
+fn parse_time(text: &str) -> Result<i64, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(seconds);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .map_err(|_| format!("`{text}` is not a time (use 2026-11-29, 2026-11-29T10:00:00Z or UNIX seconds)"))
+}
+
+fn format_time(seconds: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| seconds.to_string())
 }

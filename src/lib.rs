@@ -3,15 +3,18 @@
 //! Dependencies point one way: `web` (actix handlers, pages) → `flows` (use cases) → `protocol`
 //! (pure OIDC/OAuth rules), `store` (traits + diesel), `keys`, `crypto`.
 
+pub mod audit;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod crypto;
 pub mod flows;
 pub mod keys;
+pub mod metrics;
 pub mod protocol;
 pub mod rate_limit;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod web;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{HttpServer, web};
 
+use crate::audit::Auditor;
 use crate::config::{Settings, decode_key};
 use crate::crypto::{Sealer, random_bytes};
 use crate::flows::{Provider, now};
@@ -25,6 +26,8 @@ pub enum StartupError {
     Keys(#[from] crate::keys::KeyError),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    #[error("server.tls: {0}")]
+    Tls(String),
 }
 
 /// Opens the database (applying migrations) and the key-sealing key: what every command needs.
@@ -82,6 +85,7 @@ impl Application {
     }
 
     pub fn build_with_listener(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
+        let tls = tls_config(&settings)?;
         let (store, sealer) = open_store(&settings)?;
         let keep_for = Provider::key_retention(&settings);
         let keys = Arc::new(Keys::load_or_create(
@@ -90,10 +94,12 @@ impl Application {
             now(),
             keep_for,
         )?);
+        let auditor = Auditor::start(store.clone());
         let provider = Provider {
             store,
             keys,
             sealer,
+            auditor,
             settings: Arc::new(settings),
         };
         let port = listener
@@ -106,11 +112,19 @@ impl Application {
         };
         let state = web::Data::new(AppState::new(provider.clone()).map_err(StartupError::Config)?);
         let shared = state.clone();
+        // SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to 30 s, then stop.
         let server = HttpServer::new(move || app(shared.clone()))
             .workers(workers)
-            .listen(listener)
-            .map_err(|e| StartupError::Bind("listener".into(), e))?
-            .run();
+            .shutdown_timeout(30);
+        let server = match tls {
+            Some(config) => {
+                tracing::info!(port, "serving HTTPS (TLS 1.2+)");
+                server.listen_rustls_0_23(listener, config)
+            }
+            None => server.listen(listener),
+        }
+        .map_err(|e| StartupError::Bind("listener".into(), e))?
+        .run();
         actix_web::rt::spawn(housekeeping(provider.clone(), state.clone()));
         Ok(Self {
             port,
@@ -131,6 +145,23 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The rustls configuration when `server.tls` is set (settings validation ensures cert and key go together).
+fn tls_config(settings: &Settings) -> Result<Option<rustls::ServerConfig>, StartupError> {
+    let tls = &settings.server.tls;
+    if tls.cert.is_empty() && tls.key.is_empty() {
+        return Ok(None);
+    }
+    let config = crate::tls::server_config(std::path::Path::new(&tls.cert), std::path::Path::new(&tls.key))
+        .map_err(StartupError::Tls)?;
+    if !settings.issuer().starts_with("https://") {
+        tracing::warn!(
+            issuer = settings.issuer(),
+            "server.tls is set but the issuer is not https: cookies are not Secure and no HSTS is sent"
+        );
+    }
+    Ok(Some(config))
 }
 
 /// Every 30 seconds: pick up keys rotated by the CLI or another replica, and delete expired rows

@@ -549,3 +549,110 @@ fn serve_starts_without_any_configuration_and_prints_the_next_steps() {
         "the key is never logged"
     );
 }
+
+#[test]
+fn certs_dev_writes_a_pair_that_serve_uses_for_https() {
+    let ws = Workspace::new();
+
+    let out = ws.ok(&["certs", "dev", "--out", "tls"]);
+
+    let (cert, key) = (ws.path().join("tls/dev-cert.pem"), ws.path().join("tls/dev-key.pem"));
+    let pem = std::fs::read(&cert).expect("the certificate is written");
+    assert!(pem.starts_with(b"-----BEGIN CERTIFICATE-----"));
+    assert!(std::fs::read_to_string(&key).unwrap().contains("PRIVATE KEY-----"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the private key is readable by its owner only");
+    }
+    for expected in [
+        "tls/dev-cert.pem",
+        "tls/dev-key.pem",
+        "[server.tls]",
+        "https://127.0.0.1:8080",
+        "--cacert tls/dev-cert.pem",
+    ] {
+        assert!(out.contains(expected), "`{expected}` is printed: {out}");
+    }
+    let again = ws.fails(&["certs", "dev", "--out", "tls"]);
+    assert!(again.contains("already exists"), "{again}");
+    assert_eq!(std::fs::read(&cert).unwrap(), pem, "an existing pair is kept");
+
+    let port = free_port();
+    let issuer = format!("https://127.0.0.1:{port}");
+    let mut command = ws.command(&["serve"]);
+    command
+        .env("GATEHOUSE__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("GATEHOUSE__SERVER__ISSUER", &issuer)
+        .env("GATEHOUSE__SERVER__TLS__CERT", "tls/dev-cert.pem")
+        .env("GATEHOUSE__SERVER__TLS__KEY", "tls/dev-key.pem")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("serve starts");
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let mut server = Server {
+        child,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _context = runtime.enter();
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let health = loop {
+        if let Ok(response) = runtime.block_on(client.get(format!("{issuer}/healthz")).send()) {
+            break response;
+        }
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("serve exited with {status}: {}", server.stderr.lock().unwrap());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not answer over https in time: {}",
+            server.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        health.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let plain = http_get(port, "/healthz").unwrap_or_default();
+    assert!(!plain.starts_with("HTTP/"), "plain http gets no page: {plain}");
+    assert!(server.stdout.lock().unwrap().contains(&issuer));
+    assert!(server.stderr.lock().unwrap().contains("serving HTTPS"));
+}
+
+#[test]
+fn serve_refuses_a_missing_tls_key_naming_the_file() {
+    let ws = Workspace::new();
+    ws.ok(&["certs", "dev"]);
+
+    let out = ws.run_with(
+        &["serve"],
+        &[
+            ("GATEHOUSE__SERVER__BIND", "127.0.0.1:0"),
+            ("GATEHOUSE__SERVER__ISSUER", "https://127.0.0.1:8443"),
+            ("GATEHOUSE__SERVER__TLS__CERT", "certs/dev-cert.pem"),
+            ("GATEHOUSE__SERVER__TLS__KEY", "certs/missing-key.pem"),
+        ],
+    );
+
+    let stderr = failed(&["serve"], out);
+    assert!(
+        stderr.contains("server.tls") && stderr.contains("certs/missing-key.pem"),
+        "{stderr}"
+    );
+}

@@ -1,8 +1,11 @@
 //! Operator use cases: registering clients and users (used by the CLI, later by the admin API).
+//! Every change is written to the audit log first (write-ahead): if it cannot be recorded, nothing
+//! changes.
 
 use serde::Serialize;
 
 use super::now;
+use crate::audit::{AuditEvent, Outcome, kind};
 use crate::crypto::{hash_password, random_id, random_token, sha256_b64};
 use crate::keys::Alg;
 use crate::protocol::{redirect_uri, scope};
@@ -128,6 +131,10 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
         skip_consent: new.skip_consent,
         created_at: now(),
     };
+    if store.find_client(&id)?.is_some() {
+        return Err(invalid(format!("a client with id `{id}` already exists")));
+    }
+    audit(store, kind::CLIENT_CREATED, &id, serde_json::json!({ "after": { "client_id": id, "public": client.is_public(), "grant_types": client.grant_types } }))?;
     store.create_client(&client).map_err(|e| match e {
         StoreError::Conflict(_) => invalid(format!("a client with id `{id}` already exists")),
         other => other.into(),
@@ -163,6 +170,10 @@ pub fn create_user(store: &dyn Store, new: NewUser) -> Result<User, AdminError> 
         created_at: at,
         updated_at: at,
     };
+    if store.find_user_by_email(&email)?.is_some() {
+        return Err(invalid(format!("a user with email {email} already exists")));
+    }
+    audit(store, kind::USER_CREATED, &user.id, serde_json::json!({ "after": { "user_id": user.id } }))?;
     store.create_user(&user).map_err(|e| match e {
         StoreError::Conflict(_) => invalid(format!("a user with email {email} already exists")),
         other => other.into(),
@@ -182,8 +193,35 @@ pub fn find_user(store: &dyn Store, id_or_email: &str) -> Result<User, AdminErro
 
 pub fn set_password(store: &dyn Store, id_or_email: &str, password: &str) -> Result<User, AdminError> {
     let user = find_user(store, id_or_email)?;
-    store.set_password_hash(&user.id, &hash_password(&check_password(password)?), now())?;
+    let hash = hash_password(&check_password(password)?);
+    audit(store, kind::PASSWORD_CHANGED, &user.id, serde_json::json!({}))?;
+    store.set_password_hash(&user.id, &hash, now())?;
     Ok(user)
+}
+
+/// Deletes a user with their sessions, tokens and consents.
+pub fn delete_user(store: &dyn Store, id_or_email: &str) -> Result<User, AdminError> {
+    let user = find_user(store, id_or_email)?;
+    audit(store, kind::USER_DELETED, &user.id, serde_json::json!({ "before": { "user_id": user.id } }))?;
+    store.delete_user(&user.id)?;
+    Ok(user)
+}
+
+/// Deletes a client and everything issued to it.
+pub fn delete_client(store: &dyn Store, id: &str) -> Result<(), AdminError> {
+    if store.find_client(id)?.is_none() {
+        return Err(AdminError::NotFound(format!("no client `{id}`")));
+    }
+    audit(store, kind::CLIENT_DELETED, id, serde_json::json!({ "before": { "client_id": id } }))?;
+    store.delete_client(id)?;
+    Ok(())
+}
+
+/// Records an operator change before it is made.
+fn audit(store: &dyn Store, event: &str, subject: &str, detail: serde_json::Value) -> Result<(), AdminError> {
+    let event = AuditEvent::new(event, Outcome::Success, now()).actor("cli").subject(subject).detail(detail);
+    store.append_audit(&[event])?;
+    Ok(())
 }
 
 fn check_password(pw: &str) -> Result<String, AdminError> {

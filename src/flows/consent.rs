@@ -6,6 +6,7 @@ use tracing::instrument;
 use super::authorize::{Next, complete, load_pending};
 use super::browser::{Browser, signed_in};
 use super::{FlowError, Provider, now};
+use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::protocol::{ErrorCode, OAuthError, scope};
 
 pub struct ConsentView {
@@ -31,9 +32,24 @@ pub fn show(p: &Provider, request_id: &str, browser: &Browser) -> Result<Consent
 }
 
 #[instrument(skip_all)]
-pub fn decide(p: &Provider, request_id: &str, allow: bool, browser: &Browser) -> Result<Next, FlowError> {
+pub fn decide(
+    p: &Provider,
+    request_id: &str,
+    allow: bool,
+    browser: &Browser,
+    origin: &Origin,
+) -> Result<Next, FlowError> {
     let pending = load_pending(p, request_id, browser)?;
     let s = signed_in(p, browser)?.ok_or_else(FlowError::expired_request)?;
+    let (event, outcome) = if allow { (kind::CONSENT_GRANTED, Outcome::Success) } else { (kind::CONSENT_DENIED, Outcome::Failure) };
+    p.auditor.record(
+        AuditEvent::new(event, outcome, now())
+            .origin(origin)
+            .actor(&s.user.id)
+            .subject(&s.user.id)
+            .client(&pending.client.id)
+            .detail(serde_json::json!({ "scope": scope::join(&pending.request.scopes) })),
+    )?;
     if !allow {
         p.store.delete_auth_request(&pending.id)?;
         tracing::info!(client_id = %pending.client.id, "consent denied");

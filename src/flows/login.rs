@@ -5,7 +5,8 @@ use tracing::instrument;
 
 use super::authorize::{Next, load_pending, resume_after_sign_in};
 use super::browser::{Browser, start_session};
-use super::{FlowError, Provider};
+use super::{FlowError, Provider, now};
+use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::crypto::{dummy_password_hash, verify_password};
 
 /// What the login page shows.
@@ -36,20 +37,30 @@ pub fn submit(
     email: &str,
     password: &str,
     browser: &Browser,
+    origin: &Origin,
 ) -> Result<LoginOutcome, FlowError> {
     let pending = load_pending(p, request_id, browser)?;
     let user = p.store.find_user_by_email(email.trim())?;
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let valid = verify_password(hash.unwrap_or(dummy_password_hash()), password) && hash.is_some();
-    let Some(user) = user.filter(|_| valid) else {
-        tracing::info!(outcome = "failed", "password sign-in");
+    let event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, now()).origin(origin).client(&pending.client.id);
+    let Some(user) = user.clone().filter(|_| valid) else {
+        let reason = match (&user, hash) {
+            (None, _) => "unknown_account",
+            (Some(_), None) => "no_password",
+            (Some(_), Some(_)) => "wrong_password",
+        };
+        let mut failed = event.detail(serde_json::json!({ "method": "pwd", "reason": reason }));
+        failed.outcome = Outcome::Failure;
+        failed.subject = user.as_ref().map(|u| u.id.clone());
+        p.auditor.record(failed)?;
         return Ok(LoginOutcome::Failed(LoginView {
             client_name: pending.client.name,
             login_hint: email.to_string(),
         }));
     };
+    p.auditor.record(event.actor(&user.id).subject(&user.id).detail(serde_json::json!({ "method": "pwd" })))?;
     let session_id = start_session(p, browser, &user, "pwd")?;
-    tracing::info!(outcome = "ok", user_id = %user.id, "password sign-in");
     let signed_in = Browser {
         binding_id: browser.binding_id.clone(),
         session_id: Some(session_id.clone()),

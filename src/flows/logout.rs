@@ -8,7 +8,8 @@ use tracing::instrument;
 
 use super::authorize::verify_id_token_hint;
 use super::browser::{Browser, end_session, signed_in};
-use super::{FlowError, Provider};
+use super::{FlowError, Provider, now};
+use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::protocol::params::Params;
 use crate::store::Client;
 
@@ -79,7 +80,7 @@ pub fn validate(p: &Provider, params: &Params) -> Result<LogoutRequest, FlowErro
 }
 
 #[instrument(skip_all)]
-pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<LogoutNext, FlowError> {
+pub fn start(p: &Provider, params: &Params, browser: &Browser, origin: &Origin) -> Result<LogoutNext, FlowError> {
     let request = validate(p, params)?;
     let current = signed_in(p, browser)?;
     let hint_matches = match (&current, &request.hinted_sub) {
@@ -88,8 +89,10 @@ pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<LogoutN
         (Some(_), None) => false,
     };
     if hint_matches {
+        if let Some(s) = &current {
+            audit_logout(p, &s.user.id, &request, origin, "id_token_hint")?;
+        }
         end_session(p, browser)?;
-        tracing::info!("signed out by the application");
         return Ok(LogoutNext::SignedOut(return_url(&request)));
     }
     Ok(LogoutNext::Confirm(Box::new(request)))
@@ -101,14 +104,27 @@ pub fn confirm(
     params: &Params,
     browser: &Browser,
     sign_out: bool,
+    origin: &Origin,
 ) -> Result<LogoutNext, FlowError> {
     let request = validate(p, params)?;
     if !sign_out {
         return Ok(LogoutNext::Cancelled(return_url(&request)));
     }
+    if let Some(s) = signed_in(p, browser)? {
+        audit_logout(p, &s.user.id, &request, origin, "confirmed")?;
+    }
     end_session(p, browser)?;
-    tracing::info!("signed out after confirmation");
     Ok(LogoutNext::SignedOut(return_url(&request)))
+}
+
+fn audit_logout(p: &Provider, user_id: &str, request: &LogoutRequest, origin: &Origin, how: &str) -> Result<(), FlowError> {
+    let mut event = AuditEvent::new(kind::LOGOUT, Outcome::Success, now())
+        .origin(origin)
+        .actor(user_id)
+        .subject(user_id)
+        .detail(serde_json::json!({ "how": how }));
+    event.client_id = request.client.as_ref().map(|c| c.id.clone());
+    Ok(p.auditor.record(event)?)
 }
 
 fn return_url(request: &LogoutRequest) -> Option<String> {

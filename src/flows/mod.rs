@@ -14,6 +14,7 @@ pub mod userinfo;
 
 use std::sync::Arc;
 
+use crate::audit::Auditor;
 use crate::config::Settings;
 use crate::crypto::Sealer;
 use crate::keys::{KeyError, Keys};
@@ -27,6 +28,7 @@ pub struct Provider {
     pub keys: Arc<Keys>,
     pub sealer: Sealer,
     pub settings: Arc<Settings>,
+    pub auditor: Auditor,
 }
 
 impl Provider {

@@ -6,6 +6,7 @@ use serde_json::Value;
 use tracing::instrument;
 
 use super::{FlowError, Provider, now};
+use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::crypto::{random_id, random_token, sha256_b64};
 use crate::keys::Alg;
 use crate::protocol::claims::{self, AccessTokenInput, Authentication, IdTokenInput};
@@ -45,36 +46,59 @@ pub fn exchange(
     p: &Provider,
     authorization: Option<&str>,
     params: &Params,
+    origin: &Origin,
 ) -> Result<TokenResponse, FlowError> {
     let client = authenticate_client(p, authorization, params)?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let request = TokenRequest::parse(params)?;
     if !client.allows_grant(request.grant_type()) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use this grant type",
-        )
-        .into());
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type").into());
     }
+    let grant_type = request.grant_type();
     let result = match request {
-        TokenRequest::AuthorizationCode {
-            code,
-            redirect_uri,
-            code_verifier,
-        } => authorization_code(
-            p,
-            &client,
-            &code,
-            redirect_uri.as_deref(),
-            code_verifier.as_deref(),
-        ),
-        TokenRequest::RefreshToken { refresh_token, scope } => refresh(p, &client, &refresh_token, scope),
+        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
+            authorization_code(p, &client, &code, redirect_uri.as_deref(), code_verifier.as_deref(), origin)
+        }
+        TokenRequest::RefreshToken { refresh_token, scope } => refresh(p, &client, &refresh_token, scope, origin),
         TokenRequest::ClientCredentials { scope } => client_credentials(p, &client, scope),
     };
-    if let Err(FlowError::OAuth(e)) = &result {
-        tracing::info!(error = %e.code, reason = %e.description, "token request refused");
-    }
-    result
+    let (response, subject) = match result {
+        Ok(issued) => issued,
+        Err(e) => {
+            if let FlowError::OAuth(e) = &e {
+                tracing::info!(error = %e.code, reason = %e.description, "token request refused");
+            }
+            return Err(e);
+        }
+    };
+    // The tokens leave only once their issuance is on the record.
+    p.auditor.record(
+        AuditEvent::new(kind::TOKEN_ISSUED, Outcome::Success, now())
+            .origin(origin)
+            .actor(format!("client:{}", client.id))
+            .subject(subject)
+            .client(&client.id)
+            .detail(serde_json::json!({
+                "grant_type": grant_type,
+                "scope": response.scope,
+                "refresh_token": response.refresh_token.is_some(),
+                "id_token": response.id_token.is_some(),
+            })),
+    )?;
+    Ok(response)
+}
+
+/// A detected replay: the grant has already been revoked by the store.
+fn reuse_detected(p: &Provider, event: &str, client: &Client, origin: &Origin) -> Result<(), FlowError> {
+    tracing::warn!(client_id = %client.id, event, "replay detected: the grant was revoked");
+    p.auditor.record(
+        AuditEvent::new(event, Outcome::Failure, now())
+            .origin(origin)
+            .actor(format!("client:{}", client.id))
+            .client(&client.id)
+            .detail(serde_json::json!({ "action": "grant_revoked" })),
+    )?;
+    Ok(())
 }
 
 /// RFC 6749 §4.1.3 + RFC 7636 §4.6.
@@ -84,7 +108,8 @@ fn authorization_code(
     code: &str,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
-) -> Result<TokenResponse, FlowError> {
+    origin: &Origin,
+) -> Result<(TokenResponse, String), FlowError> {
     let at = now();
     let mut refusal = None;
     let mut issued = None;
@@ -124,24 +149,16 @@ fn authorization_code(
             return Err(OAuthError::invalid_grant(refusal.unwrap_or("invalid code")).into());
         }
         Redemption::Reused => {
-            tracing::warn!(client_id = %client.id, "authorization code reused: its grant was revoked");
+            reuse_detected(p, kind::CODE_REUSE, client, origin)?;
             return Err(OAuthError::invalid_grant("the code has already been used").into());
         }
         Redemption::Invalid => return Err(OAuthError::invalid_grant("the code is invalid or expired").into()),
     };
     let (jti, refresh) = issued.expect("issued with the grant");
     let auth = auth_of(grant.auth_time, &grant.acr, &grant.amr);
-    respond(
-        p,
-        client,
-        &grant.user_id,
-        &scope::parse(&grant.scope),
-        &auth,
-        grant.nonce.as_deref(),
-        &jti,
-        refresh,
-        at,
-    )
+    let scopes = scope::parse(&grant.scope);
+    let response = respond(p, client, &grant.user_id, &scopes, &auth, grant.nonce.as_deref(), &jti, refresh, at)?;
+    Ok((response, grant.user_id))
 }
 
 /// RFC 6749 §6, with rotation: the presented token is consumed and a successor issued.
@@ -150,7 +167,8 @@ fn refresh(
     client: &Client,
     token: &str,
     requested: Option<Vec<String>>,
-) -> Result<TokenResponse, FlowError> {
+    origin: &Origin,
+) -> Result<(TokenResponse, String), FlowError> {
     let at = now();
     let mut refusal = None;
     let mut issued = None;
@@ -195,7 +213,7 @@ fn refresh(
                 .into());
         }
         Redemption::Reused => {
-            tracing::warn!(client_id = %client.id, "refresh token reused: its grant was revoked");
+            reuse_detected(p, kind::REFRESH_REUSE, client, origin)?;
             return Err(OAuthError::invalid_grant("the refresh token has already been used").into());
         }
         Redemption::Invalid => {
@@ -204,17 +222,8 @@ fn refresh(
     };
     let (jti, refresh, scopes) = issued.expect("issued with the grant");
     let auth = auth_of(current.auth_time, &current.acr, &current.amr);
-    respond(
-        p,
-        client,
-        &current.user_id,
-        &scopes,
-        &auth,
-        None,
-        &jti,
-        refresh,
-        at,
-    )
+    let response = respond(p, client, &current.user_id, &scopes, &auth, None, &jti, refresh, at)?;
+    Ok((response, current.user_id))
 }
 
 /// RFC 6749 §4.4: a confidential client acting for itself. No user, so no ID token or user scopes.
@@ -222,7 +231,7 @@ fn client_credentials(
     p: &Provider,
     client: &Client,
     requested: Option<Vec<String>>,
-) -> Result<TokenResponse, FlowError> {
+) -> Result<(TokenResponse, String), FlowError> {
     let user_scopes = ["openid", "profile", "email", "offline_access"];
     let allowed: Vec<String> = client
         .scopes
@@ -252,15 +261,15 @@ fn client_credentials(
         ttl: ttl as i64,
     });
     let access_token = p.keys.ring().sign_jwt(Alg::ES256, "at+jwt", &claims)?;
-    tracing::info!(client_id = %client.id, "client credentials token issued");
-    Ok(TokenResponse {
+    let response = TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: ttl,
         scope: scope::join(&scopes),
         id_token: None,
         refresh_token: None,
-    })
+    };
+    Ok((response, client.id.clone()))
 }
 
 fn auth_of(auth_time: i64, acr: &Option<String>, amr: &str) -> Authentication {
@@ -360,7 +369,6 @@ fn respond(
     } else {
         None
     };
-    tracing::info!(client_id = %client.id, scope = %scope::join(scopes), "tokens issued");
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

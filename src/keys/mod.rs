@@ -240,13 +240,21 @@ impl Keys {
 
 /// Makes every algorithm's new key current; older keys stay published until their tokens expire.
 pub fn rotate(store: &dyn KeyStore, sealer: &Sealer, now: i64) -> Result<Vec<String>, KeyError> {
-    let mut kids = Vec::new();
-    for alg in Alg::ALL {
-        let key = generate(alg, sealer, now)?;
-        store.insert_current_key(&key, now)?;
-        kids.push(key.kid);
+    let keys = prepare_rotation(sealer, now)?;
+    commit_rotation(store, &keys, now)?;
+    Ok(keys.into_iter().map(|k| k.kid).collect())
+}
+
+/// One new key per algorithm, not yet stored (so the rotation can be audited before it happens).
+pub fn prepare_rotation(sealer: &Sealer, now: i64) -> Result<Vec<StoredKey>, KeyError> {
+    Alg::ALL.into_iter().map(|alg| generate(alg, sealer, now)).collect()
+}
+
+pub fn commit_rotation(store: &dyn KeyStore, keys: &[StoredKey], now: i64) -> Result<(), KeyError> {
+    for key in keys {
+        store.insert_current_key(key, now)?;
     }
-    Ok(kids)
+    Ok(())
 }
 
 /// Generates a key pair, seals its PKCS#8 form bound to its kid, and records its public JWK.

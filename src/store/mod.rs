@@ -119,11 +119,29 @@ pub trait HealthCheck: Send + Sync {
     /// day past expiry so that a late replay is still recognised), grants past their absolute expiry,
     /// and deny-list entries of expired access tokens. Returns the number of rows removed.
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
+    /// The connection pool now: (open connections, idle ones), for metrics. Never blocks on the database.
+    fn pool_state(&self) -> (u32, u32);
+}
+
+pub trait AuditStore: Send + Sync {
+    /// Appends events to the chain in one transaction, in order, each hashed over its predecessor.
+    /// The chain head is locked first, so concurrent writers (other replicas) queue behind it.
+    fn append_audit(&self, events: &[crate::audit::AuditEvent]) -> Result<(), StoreError>;
+    /// Up to `limit` records with `seq > after_seq`, in `seq` order.
+    fn audit_page(&self, after_seq: i64, limit: i64) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
 }
 
 /// Everything the flows need, as one object in the application state.
 pub trait Store:
-    ClientStore + UserStore + SessionStore + AuthRequestStore + GrantStore + ConsentStore + KeyStore + HealthCheck
+    ClientStore
+    + UserStore
+    + SessionStore
+    + AuthRequestStore
+    + GrantStore
+    + ConsentStore
+    + KeyStore
+    + AuditStore
+    + HealthCheck
 {
 }
 impl<T> Store for T where
@@ -134,6 +152,7 @@ impl<T> Store for T where
         + GrantStore
         + ConsentStore
         + KeyStore
+        + AuditStore
         + HealthCheck
 {
 }

@@ -45,7 +45,7 @@ pub async fn submit_consent(
         Some("deny") => false,
         _ => return Err(FlowError::page("The form was incomplete", "Choose Allow or Cancel.").into()),
     };
-    let (p, browser) = (state.provider.clone(), cookies.browser.clone());
-    let next = blocking(move || consent::decide(&p, &req_id, allow, &browser)).await?;
+    let (p, browser, origin) = (state.provider.clone(), cookies.browser.clone(), state.origin(&req));
+    let next = blocking(move || consent::decide(&p, &req_id, allow, &browser, &origin)).await?;
     Ok(respond(&state, &cookies, next))
 }

@@ -12,9 +12,10 @@ use crate::protocol::params::ParamError;
 use crate::protocol::{ErrorCode, OAuthError};
 use crate::store::StoreError;
 
-/// A short id for the error page and the log line, so support can correlate them.
+/// The reference on the error page: the request id (also in every log line of the request and in the
+/// `X-Request-Id` response header), so support can find the logs from what the user quotes.
 fn reference() -> String {
-    crate::crypto::random_id()[..10].to_string()
+    super::observe::current_request_id().unwrap_or_else(|| crate::crypto::random_id()[..10].to_string())
 }
 
 /// 429 with `Retry-After` (RFC 6585 §4).

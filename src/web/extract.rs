@@ -2,6 +2,7 @@
 //! blocking pool.
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
+use actix_web::HttpMessage;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
@@ -11,7 +12,12 @@ use crate::flows::FlowError;
 use crate::flows::browser::Browser;
 use crate::protocol::OAuthError;
 use crate::protocol::params::{ParamError, Params};
+use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::rate_limit::LimitedAction;
+
+/// The request id the middleware assigned (request extension).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 use crate::store::StoreError;
 
 /// Parameters from the query string (GET) or the form body (POST).
@@ -45,13 +51,14 @@ pub fn authorization_header(req: &HttpRequest) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Runs a flow on the blocking pool.
+/// Runs a flow on the blocking pool, inside the request's span (so its log lines carry the request id).
 pub async fn blocking<T, F>(f: F) -> Result<T, FlowError>
 where
     F: FnOnce() -> Result<T, FlowError> + Send + 'static,
     T: Send + 'static,
 {
-    web::block(f)
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(f))
         .await
         .map_err(|_| FlowError::Store(StoreError::Database("a worker task failed".into())))?
 }
@@ -105,9 +112,26 @@ impl AppState {
         crate::client_ip::client_ip(peer, &forwarded, &self.trusted_proxies)
     }
 
-    /// Takes one cell of `action` for `key`.
+    /// Takes one cell of `action` for `key`; a refusal is counted in the metrics and audited
+    /// (without waiting).
     pub fn limit(&self, action: LimitedAction, key: &str) -> Result<(), FlowError> {
-        Ok(self.limiter.check(action, key)?)
+        self.limiter.check(action, key).map_err(|limited| {
+            self.metrics.rate_limited(action.name());
+            let event = AuditEvent::new(kind::RATE_LIMITED, Outcome::Failure, crate::flows::now())
+                .detail(serde_json::json!({ "action": action.name(), "retry_after": limited.retry_after }));
+            self.provider.auditor.record_detached(event);
+            limited.into()
+        })
+    }
+
+    /// Who is asking, for the audit log: the trusted client IP and the request id.
+    pub fn origin(&self, req: &HttpRequest) -> Origin {
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .or_else(|| req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string));
+        Origin { ip: Some(self.client_ip(req).to_string()), request_id }
     }
 
     /// Cookie names take the `__Host-` prefix under https (DESIGN §4.9).

@@ -1,9 +1,11 @@
-//! Liveness and readiness.
+//! Liveness, readiness and metrics.
 
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 
 use super::AppState;
 use super::extract::blocking;
+use crate::metrics::{CONTENT_TYPE, PoolUsage};
 
 /// The process is up.
 pub async fn healthz() -> HttpResponse {
@@ -22,4 +24,19 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 .body("database unavailable")
         }
     }
+}
+
+/// Prometheus metrics, the pool gauges read at scrape time. Operational data: serve it on an internal
+/// interface or keep it from the public at the proxy.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let (connections, idle) = state.provider.store.pool_state();
+    let text = state.metrics.encode(PoolUsage {
+        connections,
+        idle,
+        max: state.provider.settings.database.max_connections,
+    });
+    HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(text)
 }

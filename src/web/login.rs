@@ -64,7 +64,8 @@ pub async fn submit_login(
     state.limit(LimitedAction::SignInPerAccount, &email.trim().to_lowercase())?;
     let password = params.get("password").unwrap_or_default().to_string();
     let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
-    let outcome = blocking(move || login::submit(&p, &id, &email, &password, &browser)).await?;
+    let origin = state.origin(&req);
+    let outcome = blocking(move || login::submit(&p, &id, &email, &password, &browser, &origin)).await?;
     match outcome {
         LoginOutcome::SignedIn { session_id, next } => {
             let signed_in = BrowserCookies {
@@ -80,15 +81,18 @@ pub async fn submit_login(
                 .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
             Ok(response)
         }
-        LoginOutcome::Failed(view) => Ok(render(
-            StatusCode::UNAUTHORIZED,
-            &LoginPage {
-                csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
-                req: req_id,
-                client_name: view.client_name,
-                login_hint: view.login_hint,
-                error: Some("The email address or password is not correct.".into()),
-            },
-        )),
+        LoginOutcome::Failed(view) => {
+            state.metrics.sign_in_failed();
+            Ok(render(
+                StatusCode::UNAUTHORIZED,
+                &LoginPage {
+                    csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
+                    req: req_id,
+                    client_name: view.client_name,
+                    login_hint: view.login_hint,
+                    error: Some("The email address or password is not correct.".into()),
+                },
+            ))
+        }
     }
 }

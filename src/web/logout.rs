@@ -21,7 +21,10 @@ pub async fn end_session(
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());
     // The confirmation page posts back with a decision and a CSRF token; a relying party does not.
     let next = match params.get("decision") {
-        None => blocking(move || logout::start(&p, &params, &browser)).await?,
+        None => {
+            let origin = state.origin(&req);
+            blocking(move || logout::start(&p, &params, &browser, &origin)).await?
+        }
         Some(decision) => {
             let csrf_ok = params
                 .get("csrf")
@@ -32,7 +35,10 @@ pub async fn end_session(
                 );
             }
             let sign_out = decision == "logout";
-            blocking(move || logout::confirm(&p, &params, &browser, sign_out)).await?
+            {
+                let origin = state.origin(&req);
+                blocking(move || logout::confirm(&p, &params, &browser, sign_out, &origin))
+            }.await?
         }
     };
     Ok(match next {

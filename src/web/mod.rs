@@ -10,18 +10,18 @@ mod extract;
 mod health;
 mod login;
 mod logout;
+mod observe;
 pub mod pages;
 mod token;
 mod userinfo;
 
-use actix_web::dev::Service;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self, ServiceConfig};
-use futures_util::FutureExt;
 
 use crate::client_ip::Cidr;
 use crate::crypto::sha256_b64;
 use crate::flows::Provider;
+use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 
 /// What every handler shares.
@@ -34,6 +34,8 @@ pub struct AppState {
     pub discovery_etag: String,
     /// The issuer is https: cookies are `Secure` and `__Host-` prefixed.
     pub secure_cookies: bool,
+    /// Prometheus metrics, served at `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
             discovery_etag: sha256_b64(&discovery)[..16].to_string(),
             discovery,
             secure_cookies: provider.issuer().starts_with("https://"),
+            metrics: Metrics::new(),
             provider,
         })
     }
@@ -95,19 +98,28 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(health::metrics))
     .route("/static/gatehouse.css", web::get().to(assets::stylesheet))
     .route("/static/form_post.js", web::get().to(assets::form_post_script));
 }
 
-/// Headers every response carries.
-pub fn default_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// HSTS (RFC 6797) for an https issuer: browsers use only https for the next year, subdomains included.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// Headers every response carries; `hsts` (the issuer is https) adds `Strict-Transport-Security`.
+pub fn default_headers(hsts: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Referrer-Policy", "no-referrer"))
+        .add(("Referrer-Policy", "no-referrer"));
+    if hsts {
+        headers.add(("Strict-Transport-Security", HSTS))
+    } else {
+        headers
+    }
 }
 
-/// The app with its middleware: default headers and one structured log line per request (path only:
-/// query strings carry hints, states and codes that must not reach logs).
+/// The app with its middleware: default headers, and around every request its id, one structured log
+/// line and the request metrics (`observe`).
 pub fn app(
     state: web::Data<AppState>,
 ) -> actix_web::App<
@@ -119,20 +131,11 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let hsts = state.secure_cookies;
     actix_web::App::new()
         .app_data(state)
         .app_data(web::PayloadConfig::new(256 * 1024))
         .configure(configure)
-        .wrap(default_headers())
-        .wrap_fn(|req, srv| {
-            let method = req.method().to_string();
-            let path = req.path().to_string();
-            let started = std::time::Instant::now();
-            srv.call(req).map(move |res| {
-                if let Ok(r) = &res {
-                    tracing::info!(%method, %path, status = r.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
-                }
-                res
-            })
-        })
+        .wrap(default_headers(hsts))
+        .wrap_fn(observe::observe)
 }

@@ -50,8 +50,10 @@ pub async fn issue_token(
     require_form(&req)?;
     let params = params(&req, &body)?;
     let (p, auth, form) = (state.provider.clone(), authorization_header(&req), params.clone());
-    let flow = move || token::exchange(&p, auth.as_deref(), &form);
+    let origin = state.origin(&req);
+    let flow = move || token::exchange(&p, auth.as_deref(), &form, &origin);
     let response = limited(&state, &req, &params, LimitedAction::TokenPerClient, flow).await?;
+    state.metrics.token_issued(params.get("grant_type").unwrap_or_default());
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 
@@ -76,7 +78,8 @@ pub async fn revoke_token(
     require_form(&req)?;
     let params = params(&req, &body)?;
     let (p, auth, form) = (state.provider.clone(), authorization_header(&req), params.clone());
-    let flow = move || revoke::revoke(&p, auth.as_deref(), &form);
+    let origin = state.origin(&req);
+    let flow = move || revoke::revoke(&p, auth.as_deref(), &form, &origin);
     limited(&state, &req, &params, LimitedAction::RevokePerClient, flow).await?;
     Ok(no_store(HttpResponse::Ok()).finish())
 }

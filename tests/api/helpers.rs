@@ -408,3 +408,24 @@ impl Page {
 impl Drop for TestApp {
     fn drop(&mut self) {}
 }
+
+impl TestApp {
+    /// For an app served over TLS: its address becomes `https://…`, and `http` and `browser` are
+    /// replaced by clients that trust only the certificate `ca_pem` (no built-in roots) and speak only https.
+    pub fn with_ca(mut self, ca_pem: &[u8]) -> Self {
+        self.address = self.address.replacen("http://", "https://", 1);
+        let client = |cookies: bool| {
+            reqwest::Client::builder()
+                .redirect(Policy::none())
+                .cookie_store(cookies)
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).expect("a PEM certificate"))
+                .https_only(true)
+                .build()
+                .unwrap()
+        };
+        self.http = client(false);
+        self.browser = client(true);
+        self
+    }
+}

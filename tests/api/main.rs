@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod audit;
 mod authorize;
 mod code_flow;
 mod discovery;

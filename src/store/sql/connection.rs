@@ -56,7 +56,10 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.backend {
             Backend::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                // `mode=rw`: the file was created at start; if it has gone since, the database is down
+                // (503) until it is back, never silently re-created empty.
+                let mut conn = SqliteConnection::establish(&sqlite_uri(path, "rw"))
+                    .map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
                 // instead of failing; foreign keys are off by default in SQLite.
                 conn.batch_execute(
@@ -72,7 +75,16 @@ impl ManageConnection for Manager {
         }
     }
 
+    /// Run at every checkout. An open SQLite connection keeps working on a file that was moved or
+    /// deleted (the inode lives on), so it is dropped as soon as the path no longer names a file.
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        if let Backend::Sqlite(path) = &self.backend {
+            if !Path::new(path).is_file() {
+                return Err(r2d2::Error::ConnectionError(ConnectionError::BadConnection(format!(
+                    "{path} is gone"
+                ))));
+            }
+        }
         conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
     }
 
@@ -81,13 +93,22 @@ impl ManageConnection for Manager {
     }
 }
 
-/// Opens a pool for `url`, creating the SQLite file's folder, and applies pending migrations.
+/// A SQLite URI filename for `path` (`?`, `#` and `%` escaped) opened with `mode`.
+fn sqlite_uri(path: &str, mode: &str) -> String {
+    const PATH: &percent_encoding::AsciiSet =
+        &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+    format!("file:{}?mode={mode}", percent_encoding::utf8_percent_encode(path, PATH))
+}
+
+/// Opens a pool for `url`, creating the SQLite file and its folder, and applies pending migrations.
 pub fn connect(url: &str, max_connections: u32) -> Result<DbPool, String> {
     let backend = Backend::from_url(url)?;
     if let Backend::Sqlite(path) = &backend {
         if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
+        SqliteConnection::establish(&sqlite_uri(path, "rwc"))
+            .map_err(|e| format!("cannot open the database: {e}"))?;
     }
     let pool = Pool::builder()
         .max_size(max_connections)

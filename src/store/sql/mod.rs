@@ -2,6 +2,7 @@
 //! (`#[derive(MultiConnection)]`), the backend chosen by the URL scheme. Calls block: the web layer runs
 //! flows on the blocking pool.
 
+mod audit;
 mod connection;
 mod grants;
 mod keys;
@@ -41,9 +42,12 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 StoreError::Conflict(info.message().to_string())
             }
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                StoreError::Unavailable(info.message().to_string())
-            }
+            // The server went away (restart, failover, `pg_terminate_backend`): 503, and the pool
+            // replaces the connection at its next checkout.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_string()),
             other => StoreError::Database(other.to_string()),
         }
     }

@@ -116,3 +116,29 @@ diesel::table! {
         retired_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        at -> BigInt,
+        event -> Text,
+        outcome -> Text,
+        actor -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        organization -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        detail -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}

@@ -122,6 +122,11 @@ impl ConsentStore for SqlStore {
 }
 
 impl HealthCheck for SqlStore {
+    fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
     fn ping(&self) -> Result<(), StoreError> {
         use diesel::connection::SimpleConnection;
         self.conn()?.batch_execute("SELECT 1")?;
