@@ -57,9 +57,22 @@ fn main() {
     )
     .expect("client");
     let settings = Arc::new(settings);
-    let with_audit = Provider { store: store.clone(), keys: keys.clone(), sealer: sealer.clone(), settings: settings.clone(), auditor: Auditor::start(store.clone()) };
-    let without = Provider { auditor: Auditor::start(Arc::new(DiscardAudit)), ..with_audit.clone() };
-    let params = Params::from_pairs(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", secret)]);
+    let with_audit = Provider {
+        store: store.clone(),
+        keys: keys.clone(),
+        sealer: sealer.clone(),
+        settings: settings.clone(),
+        auditor: Auditor::start(store.clone()),
+    };
+    let without = Provider {
+        auditor: Auditor::start(Arc::new(DiscardAudit)),
+        ..with_audit.clone()
+    };
+    let params = Params::from_pairs(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &id),
+        ("client_secret", secret),
+    ]);
 
     let run = |p: &Provider| -> f64 {
         let stop = Arc::new(AtomicBool::new(false));
@@ -84,7 +97,10 @@ fn main() {
     let _warm = run(&without);
     let base = run(&without);
     let audited = run(&with_audit);
-    println!("client_credentials via the flow, {threads} threads, {seconds} s each, {}", settings.database.url.split("://").next().unwrap_or(""));
+    println!(
+        "client_credentials via the flow, {threads} threads, {seconds} s each, {}",
+        settings.database.url.split("://").next().unwrap_or("")
+    );
     println!("  without audit: {base:.0} tokens/s");
     println!("  with audit:    {audited:.0} tokens/s");
     println!("  ratio:         {:.2}", audited / base);

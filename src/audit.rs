@@ -162,7 +162,10 @@ pub fn verify_chain(records: impl IntoIterator<Item = AuditRecord>) -> Result<u6
             None
         };
         if let Some(reason) = reason {
-            return Err(ChainBreak { seq: record.seq, reason });
+            return Err(ChainBreak {
+                seq: record.seq,
+                reason,
+            });
         }
         prev = record.hash;
         count += 1;
@@ -216,7 +219,8 @@ impl Auditor {
     }
 }
 
-fn log(e: &AuditEvent) {
+/// Emits an event to tracing (target `audit`), for log pipelines.
+pub fn log(e: &AuditEvent) {
     tracing::info!(
         target: "audit",
         event = %e.event,
@@ -261,9 +265,15 @@ mod tests {
         let mut prev = String::new();
         (1..=n)
             .map(|seq| {
-                let event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, 1_000 + seq).subject(format!("u{seq}"));
+                let event =
+                    AuditEvent::new(kind::SIGN_IN, Outcome::Success, 1_000 + seq).subject(format!("u{seq}"));
                 let hash = chain_hash(&prev, seq, &event);
-                let record = AuditRecord { seq, event, prev_hash: prev.clone(), hash: hash.clone() };
+                let record = AuditRecord {
+                    seq,
+                    event,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
                 prev = hash;
                 record
             })

@@ -460,7 +460,10 @@ fn keys_command(settings: &Settings, command: KeysCommand) -> Result<(), String>
             let event = AuditEvent::new(audit::kind::KEY_ROTATED, Outcome::Success, at)
                 .actor("cli")
                 .detail(serde_json::json!({ "new_kids": kids }));
-            store.append_audit(&[event]).map_err(|e| format!("the rotation could not be audited: {e}"))?;
+            audit::log(&event);
+            store
+                .append_audit(&[event])
+                .map_err(|e| format!("the rotation could not be audited: {e}"))?;
             keys::commit_rotation(store.as_ref(), &new_keys, at).map_err(|e| e.to_string())?;
             for kid in kids {
                 println!("new current key {kid}");
@@ -487,7 +490,11 @@ fn audit_command(settings: &Settings, command: AuditCommand) -> Result<(), Strin
             let count = audit::verify_chain(records).map_err(|e| e.to_string())?;
             println!("audit chain intact: {count} records");
         }
-        AuditCommand::Export { since, org, event_type } => {
+        AuditCommand::Export {
+            since,
+            org,
+            event_type,
+        } => {
             let since = since.as_deref().map(parse_time).transpose()?;
             let mut out = std::io::stdout().lock();
             loop {
@@ -497,7 +504,9 @@ fn audit_command(settings: &Settings, command: AuditCommand) -> Result<(), Strin
                 for record in page {
                     let e = &record.event;
                     let keep = since.is_none_or(|t| e.at >= t)
-                        && org.as_deref().is_none_or(|o| e.organization.as_deref() == Some(o))
+                        && org
+                            .as_deref()
+                            .is_none_or(|o| e.organization.as_deref() == Some(o))
                         && event_type.as_deref().is_none_or(|t| e.event == t);
                     if keep {
                         let mut line = serde_json::to_value(&record).map_err(|e| e.to_string())?;

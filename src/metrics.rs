@@ -69,6 +69,16 @@ pub struct Metrics {
     rate_limit_trips: Family<ActionLabels, Counter>,
     pool_connections: Family<PoolLabels, Gauge>,
     pool_max: Gauge,
+    in_flight: Gauge,
+}
+
+/// One request being handled: counted in `http_requests_in_flight` until dropped.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for Metrics {
@@ -119,7 +129,17 @@ impl Metrics {
             pool_connections.clone(),
         );
         let pool_max = Gauge::default();
-        registry.register("db_pool_max", "Configured size of the database pool", pool_max.clone());
+        registry.register(
+            "db_pool_max",
+            "Configured size of the database pool",
+            pool_max.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "Requests being handled now",
+            in_flight.clone(),
+        );
         Self {
             registry,
             requests,
@@ -129,11 +149,29 @@ impl Metrics {
             rate_limit_trips,
             pool_connections,
             pool_max,
+            in_flight,
         }
     }
 
+    /// Counts a request as in flight until the returned guard is dropped.
+    pub fn start_request(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Requests being handled now (graceful shutdown waits for them).
+    pub fn requests_in_flight(&self) -> i64 {
+        self.in_flight.get()
+    }
+
     /// One answered request. `route` is the matched route pattern (`None`: no route matched).
-    pub fn request(&self, route: Option<&str>, method: &actix_web::http::Method, status: u16, took: Duration) {
+    pub fn request(
+        &self,
+        route: Option<&str>,
+        method: &actix_web::http::Method,
+        status: u16,
+        took: Duration,
+    ) {
         let route = route.unwrap_or("unmatched").to_string();
         self.requests
             .get_or_create(&RequestLabels {
@@ -155,7 +193,9 @@ impl Metrics {
             "client_credentials" => "client_credentials",
             _ => return,
         };
-        self.tokens_issued.get_or_create(&GrantLabels { grant_type }).inc();
+        self.tokens_issued
+            .get_or_create(&GrantLabels { grant_type })
+            .inc();
     }
 
     pub fn sign_in_failed(&self) {
@@ -164,7 +204,9 @@ impl Metrics {
 
     /// A request refused by the limiter of `action` (a `LimitedAction::name`).
     pub fn rate_limited(&self, action: &'static str) {
-        self.rate_limit_trips.get_or_create(&ActionLabels { action }).inc();
+        self.rate_limit_trips
+            .get_or_create(&ActionLabels { action })
+            .inc();
     }
 
     /// The text exposition, with the pool gauges read now.
@@ -208,7 +250,12 @@ mod tests {
     fn the_exposition_has_every_family_and_bounded_labels() {
         let m = Metrics::new();
         m.request(Some("/token"), &Method::POST, 200, Duration::from_micros(300));
-        m.request(None, &Method::from_bytes(b"BREW").unwrap(), 404, Duration::from_micros(50));
+        m.request(
+            None,
+            &Method::from_bytes(b"BREW").unwrap(),
+            404,
+            Duration::from_micros(50),
+        );
         m.token_issued("authorization_code");
         m.token_issued("urn:made:up");
         m.sign_in_failed();

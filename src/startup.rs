@@ -75,7 +75,11 @@ pub struct Application {
     port: u16,
     server: Server,
     provider: Provider,
+    state: web::Data<AppState>,
 }
+
+/// How long a stopping server (SIGTERM, SIGINT) lets requests in flight finish.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Application {
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
@@ -112,10 +116,11 @@ impl Application {
         };
         let state = web::Data::new(AppState::new(provider.clone()).map_err(StartupError::Config)?);
         let shared = state.clone();
-        // SIGTERM/SIGINT: stop accepting, let in-flight requests finish for up to 30 s, then stop.
+        // Signals are handled in `run_until_stopped` (graceful shutdown).
         let server = HttpServer::new(move || app(shared.clone()))
             .workers(workers)
-            .shutdown_timeout(30);
+            .disable_signals()
+            .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs());
         let server = match tls {
             Some(config) => {
                 tracing::info!(port, "serving HTTPS (TLS 1.2+)");
@@ -130,6 +135,7 @@ impl Application {
             port,
             server,
             provider,
+            state,
         })
     }
 
@@ -142,8 +148,60 @@ impl Application {
         &self.provider
     }
 
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: stop accepting connections, let the
+    /// requests in flight finish (up to 30 s), then stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (handle, state) = (self.server.handle(), self.state.clone());
+        actix_web::rt::spawn(async move {
+            let signal = shutdown_signal().await;
+            tracing::info!(
+                signal,
+                "shutting down: no new connections, finishing requests in flight"
+            );
+            handle.pause().await;
+            drain(&state).await;
+            handle.stop(true).await;
+        });
         self.server.await
+    }
+}
+
+/// SIGTERM (what orchestrators send) or SIGINT (Ctrl-C).
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use actix_web::rt::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return first_of(term.recv(), actix_web::rt::signal::ctrl_c()).await;
+        }
+    }
+    let _ = actix_web::rt::signal::ctrl_c().await;
+    "SIGINT"
+}
+
+/// Which of SIGTERM and SIGINT came first.
+#[cfg(unix)]
+async fn first_of<A: std::future::Future, B: std::future::Future>(term: A, int: B) -> &'static str {
+    use futures_util::future::{Either, select};
+    match select(std::pin::pin!(term), std::pin::pin!(int)).await {
+        Either::Left(_) => "SIGTERM",
+        Either::Right(_) => "SIGINT",
+    }
+}
+
+/// Waits until no request is in flight (plus a tick for the last response to be written), at most
+/// `SHUTDOWN_TIMEOUT`. Draining before stopping matters: actix-server 2.6 can drop a worker together
+/// with its connections when its accept thread stops first (a race in its own graceful stop).
+async fn drain(state: &AppState) {
+    let deadline = std::time::Instant::now() + SHUTDOWN_TIMEOUT;
+    let mut idle_ticks = 0;
+    while idle_ticks < 2 && std::time::Instant::now() < deadline {
+        if state.metrics.requests_in_flight() == 0 {
+            idle_ticks += 1;
+        } else {
+            idle_ticks = 0;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -556,10 +556,17 @@ fn certs_dev_writes_a_pair_that_serve_uses_for_https() {
 
     let out = ws.ok(&["certs", "dev", "--out", "tls"]);
 
-    let (cert, key) = (ws.path().join("tls/dev-cert.pem"), ws.path().join("tls/dev-key.pem"));
+    let (cert, key) = (
+        ws.path().join("tls/dev-cert.pem"),
+        ws.path().join("tls/dev-key.pem"),
+    );
     let pem = std::fs::read(&cert).expect("the certificate is written");
     assert!(pem.starts_with(b"-----BEGIN CERTIFICATE-----"));
-    assert!(std::fs::read_to_string(&key).unwrap().contains("PRIVATE KEY-----"));
+    assert!(
+        std::fs::read_to_string(&key)
+            .unwrap()
+            .contains("PRIVATE KEY-----")
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -655,4 +662,92 @@ fn serve_refuses_a_missing_tls_key_naming_the_file() {
         stderr.contains("server.tls") && stderr.contains("certs/missing-key.pem"),
         "{stderr}"
     );
+}
+
+#[test]
+fn operator_changes_are_audited_and_the_chain_can_be_verified_and_exported() {
+    let ws = Workspace::new();
+    ws.ok(&[
+        "client",
+        "create",
+        "--name",
+        "App",
+        "--id",
+        "app",
+        "--redirect-uri",
+        "https://app.example.com/cb",
+    ]);
+    succeeded(
+        &["user", "create"],
+        ws.run_stdin(
+            &["user", "create", "--email", "ada@example.com", "--password-stdin"],
+            PASSWORD,
+        ),
+    );
+    ws.ok(&["keys", "rotate"]);
+    ws.ok(&["client", "delete", "app"]);
+
+    let verified = ws.ok(&["audit", "verify"]);
+    assert!(verified.contains("audit chain intact: 4 records"), "{verified}");
+
+    let export = ws.ok(&["audit", "export"]);
+    let lines: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON Lines"))
+        .collect();
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        vec!["client.created", "user.created", "key.rotated", "client.deleted"]
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["actor"] == "cli" && l["hash"].is_string() && l["time"].is_string())
+    );
+    assert!(!export.contains("ada@example.com") && !export.contains(PASSWORD));
+
+    let only_clients = ws.ok(&["audit", "export", "--type", "client.created"]);
+    assert_eq!(only_clients.lines().count(), 1);
+    assert_eq!(
+        ws.ok(&["audit", "export", "--since", "2999-01-01"])
+            .lines()
+            .count(),
+        0
+    );
+    assert_eq!(
+        ws.ok(&["audit", "export", "--since", "2000-01-01T00:00:00Z"])
+            .lines()
+            .count(),
+        4
+    );
+    let bad = ws.fails(&["audit", "export", "--since", "yesterday"]);
+    assert!(bad.contains("is not a time"), "{bad}");
+}
+
+#[test]
+fn audit_verify_reports_the_first_tampered_record() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let ws = Workspace::new();
+    for i in 0..3 {
+        ws.ok(&[
+            "client",
+            "create",
+            "--name",
+            "App",
+            "--id",
+            &format!("app{i}"),
+            "--redirect-uri",
+            "https://app.example.com/cb",
+        ]);
+    }
+    let db = ws.path().join("data/gatehouse.db");
+    let mut conn = diesel::sqlite::SqliteConnection::establish(db.to_str().unwrap()).unwrap();
+    conn.batch_execute("UPDATE audit_events SET subject = 'someone-else' WHERE seq = 2")
+        .unwrap();
+
+    let broken = ws.fails(&["audit", "verify"]);
+
+    assert!(broken.contains("audit chain broken at record 2"), "{broken}");
 }

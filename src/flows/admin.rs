@@ -134,7 +134,12 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
     if store.find_client(&id)?.is_some() {
         return Err(invalid(format!("a client with id `{id}` already exists")));
     }
-    audit(store, kind::CLIENT_CREATED, &id, serde_json::json!({ "after": { "client_id": id, "public": client.is_public(), "grant_types": client.grant_types } }))?;
+    audit(
+        store,
+        kind::CLIENT_CREATED,
+        &id,
+        serde_json::json!({ "after": { "client_id": id, "public": client.is_public(), "grant_types": client.grant_types } }),
+    )?;
     store.create_client(&client).map_err(|e| match e {
         StoreError::Conflict(_) => invalid(format!("a client with id `{id}` already exists")),
         other => other.into(),
@@ -173,7 +178,12 @@ pub fn create_user(store: &dyn Store, new: NewUser) -> Result<User, AdminError> 
     if store.find_user_by_email(&email)?.is_some() {
         return Err(invalid(format!("a user with email {email} already exists")));
     }
-    audit(store, kind::USER_CREATED, &user.id, serde_json::json!({ "after": { "user_id": user.id } }))?;
+    audit(
+        store,
+        kind::USER_CREATED,
+        &user.id,
+        serde_json::json!({ "after": { "user_id": user.id } }),
+    )?;
     store.create_user(&user).map_err(|e| match e {
         StoreError::Conflict(_) => invalid(format!("a user with email {email} already exists")),
         other => other.into(),
@@ -202,7 +212,12 @@ pub fn set_password(store: &dyn Store, id_or_email: &str, password: &str) -> Res
 /// Deletes a user with their sessions, tokens and consents.
 pub fn delete_user(store: &dyn Store, id_or_email: &str) -> Result<User, AdminError> {
     let user = find_user(store, id_or_email)?;
-    audit(store, kind::USER_DELETED, &user.id, serde_json::json!({ "before": { "user_id": user.id } }))?;
+    audit(
+        store,
+        kind::USER_DELETED,
+        &user.id,
+        serde_json::json!({ "before": { "user_id": user.id } }),
+    )?;
     store.delete_user(&user.id)?;
     Ok(user)
 }
@@ -212,14 +227,23 @@ pub fn delete_client(store: &dyn Store, id: &str) -> Result<(), AdminError> {
     if store.find_client(id)?.is_none() {
         return Err(AdminError::NotFound(format!("no client `{id}`")));
     }
-    audit(store, kind::CLIENT_DELETED, id, serde_json::json!({ "before": { "client_id": id } }))?;
+    audit(
+        store,
+        kind::CLIENT_DELETED,
+        id,
+        serde_json::json!({ "before": { "client_id": id } }),
+    )?;
     store.delete_client(id)?;
     Ok(())
 }
 
 /// Records an operator change before it is made.
 fn audit(store: &dyn Store, event: &str, subject: &str, detail: serde_json::Value) -> Result<(), AdminError> {
-    let event = AuditEvent::new(event, Outcome::Success, now()).actor("cli").subject(subject).detail(detail);
+    let event = AuditEvent::new(event, Outcome::Success, now())
+        .actor("cli")
+        .subject(subject)
+        .detail(detail);
+    crate::audit::log(&event);
     store.append_audit(&[event])?;
     Ok(())
 }

@@ -41,7 +41,11 @@ pub fn decide(
 ) -> Result<Next, FlowError> {
     let pending = load_pending(p, request_id, browser)?;
     let s = signed_in(p, browser)?.ok_or_else(FlowError::expired_request)?;
-    let (event, outcome) = if allow { (kind::CONSENT_GRANTED, Outcome::Success) } else { (kind::CONSENT_DENIED, Outcome::Failure) };
+    let (event, outcome) = if allow {
+        (kind::CONSENT_GRANTED, Outcome::Success)
+    } else {
+        (kind::CONSENT_DENIED, Outcome::Failure)
+    };
     p.auditor.record(
         AuditEvent::new(event, outcome, now())
             .origin(origin)

@@ -43,7 +43,9 @@ pub fn submit(
     let user = p.store.find_user_by_email(email.trim())?;
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let valid = verify_password(hash.unwrap_or(dummy_password_hash()), password) && hash.is_some();
-    let event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, now()).origin(origin).client(&pending.client.id);
+    let event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
+        .origin(origin)
+        .client(&pending.client.id);
     let Some(user) = user.clone().filter(|_| valid) else {
         let reason = match (&user, hash) {
             (None, _) => "unknown_account",
@@ -59,7 +61,12 @@ pub fn submit(
             login_hint: email.to_string(),
         }));
     };
-    p.auditor.record(event.actor(&user.id).subject(&user.id).detail(serde_json::json!({ "method": "pwd" })))?;
+    p.auditor.record(
+        event
+            .actor(&user.id)
+            .subject(&user.id)
+            .detail(serde_json::json!({ "method": "pwd" })),
+    )?;
     let session_id = start_session(p, browser, &user, "pwd")?;
     let signed_in = Browser {
         binding_id: browser.binding_id.clone(),

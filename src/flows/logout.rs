@@ -80,7 +80,12 @@ pub fn validate(p: &Provider, params: &Params) -> Result<LogoutRequest, FlowErro
 }
 
 #[instrument(skip_all)]
-pub fn start(p: &Provider, params: &Params, browser: &Browser, origin: &Origin) -> Result<LogoutNext, FlowError> {
+pub fn start(
+    p: &Provider,
+    params: &Params,
+    browser: &Browser,
+    origin: &Origin,
+) -> Result<LogoutNext, FlowError> {
     let request = validate(p, params)?;
     let current = signed_in(p, browser)?;
     let hint_matches = match (&current, &request.hinted_sub) {
@@ -117,7 +122,13 @@ pub fn confirm(
     Ok(LogoutNext::SignedOut(return_url(&request)))
 }
 
-fn audit_logout(p: &Provider, user_id: &str, request: &LogoutRequest, origin: &Origin, how: &str) -> Result<(), FlowError> {
+fn audit_logout(
+    p: &Provider,
+    user_id: &str,
+    request: &LogoutRequest,
+    origin: &Origin,
+    how: &str,
+) -> Result<(), FlowError> {
     let mut event = AuditEvent::new(kind::LOGOUT, Outcome::Success, now())
         .origin(origin)
         .actor(user_id)

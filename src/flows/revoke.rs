@@ -14,7 +14,12 @@ use crate::protocol::OAuthError;
 use crate::protocol::params::Params;
 
 #[instrument(skip_all, fields(client_id))]
-pub fn revoke(p: &Provider, authorization: Option<&str>, params: &Params, origin: &Origin) -> Result<(), FlowError> {
+pub fn revoke(
+    p: &Provider,
+    authorization: Option<&str>,
+    params: &Params,
+    origin: &Origin,
+) -> Result<(), FlowError> {
     let client = authenticate_client(p, authorization, params)?;
     tracing::Span::current().record("client_id", client.id.as_str());
     let token = params
@@ -22,7 +27,8 @@ pub fn revoke(p: &Provider, authorization: Option<&str>, params: &Params, origin
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     if let Some(rt) = p.store.find_refresh_token(&sha256_b64(token))? {
         if rt.client_id == client.id {
-            p.auditor.record(revoked(origin, &client.id, &rt.user_id, "refresh_token"))?;
+            p.auditor
+                .record(revoked(origin, &client.id, &rt.user_id, "refresh_token"))?;
             p.store.revoke_grant(&rt.grant_id, now())?;
             tracing::info!(client_id = %client.id, "refresh token revoked with its grant");
         }
@@ -33,7 +39,8 @@ pub fn revoke(p: &Provider, authorization: Option<&str>, params: &Params, origin
             let jti = claims.get("jti").and_then(Value::as_str).unwrap_or_default();
             let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or_else(now);
             let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-            p.auditor.record(revoked(origin, &client.id, sub, "access_token"))?;
+            p.auditor
+                .record(revoked(origin, &client.id, sub, "access_token"))?;
             p.store.revoke_access_token(jti, exp)?;
             tracing::info!(client_id = %client.id, "access token revoked");
         }

@@ -52,14 +52,29 @@ pub fn exchange(
     tracing::Span::current().record("client_id", client.id.as_str());
     let request = TokenRequest::parse(params)?;
     if !client.allows_grant(request.grant_type()) {
-        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type").into());
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        )
+        .into());
     }
     let grant_type = request.grant_type();
     let result = match request {
-        TokenRequest::AuthorizationCode { code, redirect_uri, code_verifier } => {
-            authorization_code(p, &client, &code, redirect_uri.as_deref(), code_verifier.as_deref(), origin)
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => authorization_code(
+            p,
+            &client,
+            &code,
+            redirect_uri.as_deref(),
+            code_verifier.as_deref(),
+            origin,
+        ),
+        TokenRequest::RefreshToken { refresh_token, scope } => {
+            refresh(p, &client, &refresh_token, scope, origin)
         }
-        TokenRequest::RefreshToken { refresh_token, scope } => refresh(p, &client, &refresh_token, scope, origin),
         TokenRequest::ClientCredentials { scope } => client_credentials(p, &client, scope),
     };
     let (response, subject) = match result {
@@ -157,7 +172,17 @@ fn authorization_code(
     let (jti, refresh) = issued.expect("issued with the grant");
     let auth = auth_of(grant.auth_time, &grant.acr, &grant.amr);
     let scopes = scope::parse(&grant.scope);
-    let response = respond(p, client, &grant.user_id, &scopes, &auth, grant.nonce.as_deref(), &jti, refresh, at)?;
+    let response = respond(
+        p,
+        client,
+        &grant.user_id,
+        &scopes,
+        &auth,
+        grant.nonce.as_deref(),
+        &jti,
+        refresh,
+        at,
+    )?;
     Ok((response, grant.user_id))
 }
 
@@ -222,7 +247,17 @@ fn refresh(
     };
     let (jti, refresh, scopes) = issued.expect("issued with the grant");
     let auth = auth_of(current.auth_time, &current.acr, &current.amr);
-    let response = respond(p, client, &current.user_id, &scopes, &auth, None, &jti, refresh, at)?;
+    let response = respond(
+        p,
+        client,
+        &current.user_id,
+        &scopes,
+        &auth,
+        None,
+        &jti,
+        refresh,
+        at,
+    )?;
     Ok((response, current.user_id))
 }
 

@@ -247,7 +247,10 @@ pub fn rotate(store: &dyn KeyStore, sealer: &Sealer, now: i64) -> Result<Vec<Str
 
 /// One new key per algorithm, not yet stored (so the rotation can be audited before it happens).
 pub fn prepare_rotation(sealer: &Sealer, now: i64) -> Result<Vec<StoredKey>, KeyError> {
-    Alg::ALL.into_iter().map(|alg| generate(alg, sealer, now)).collect()
+    Alg::ALL
+        .into_iter()
+        .map(|alg| generate(alg, sealer, now))
+        .collect()
 }
 
 pub fn commit_rotation(store: &dyn KeyStore, keys: &[StoredKey], now: i64) -> Result<(), KeyError> {

@@ -45,7 +45,11 @@ pub async fn submit_consent(
         Some("deny") => false,
         _ => return Err(FlowError::page("The form was incomplete", "Choose Allow or Cancel.").into()),
     };
-    let (p, browser, origin) = (state.provider.clone(), cookies.browser.clone(), state.origin(&req));
+    let (p, browser, origin) = (
+        state.provider.clone(),
+        cookies.browser.clone(),
+        state.origin(&req),
+    );
     let next = blocking(move || consent::decide(&p, &req_id, allow, &browser, &origin)).await?;
     Ok(respond(&state, &cookies, next))
 }

@@ -1,18 +1,18 @@
 //! Reading requests: protocol parameters (strictly), the browser's cookies, and running a flow on the
 //! blocking pool.
 
-use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::HttpMessage;
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::AppState;
+use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::crypto::random_token;
 use crate::flows::FlowError;
 use crate::flows::browser::Browser;
 use crate::protocol::OAuthError;
 use crate::protocol::params::{ParamError, Params};
-use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::rate_limit::LimitedAction;
 
 /// The request id the middleware assigned (request extension).
@@ -130,8 +130,16 @@ impl AppState {
             .extensions()
             .get::<RequestId>()
             .map(|r| r.0.clone())
-            .or_else(|| req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string));
-        Origin { ip: Some(self.client_ip(req).to_string()), request_id }
+            .or_else(|| {
+                req.headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            });
+        Origin {
+            ip: Some(self.client_ip(req).to_string()),
+            request_id,
+        }
     }
 
     /// Cookie names take the `__Host-` prefix under https (DESIGN §4.9).

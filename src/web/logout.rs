@@ -38,7 +38,8 @@ pub async fn end_session(
             {
                 let origin = state.origin(&req);
                 blocking(move || logout::confirm(&p, &params, &browser, sign_out, &origin))
-            }.await?
+            }
+            .await?
         }
     };
     Ok(match next {

@@ -53,6 +53,7 @@ where
     let method: Method = req.method().clone();
     let path = req.path().to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
+    let in_flight = state.as_ref().map(|s| s.metrics.start_request());
     let started = Instant::now();
     let call = {
         let _entered = span.enter();
@@ -67,12 +68,15 @@ where
             Err(e) => (e.as_response_error().status_code(), None),
         };
         if let Some(state) = &state {
-            state.metrics.request(route.as_deref(), &method, status.as_u16(), took);
+            state
+                .metrics
+                .request(route.as_deref(), &method, status.as_u16(), took);
         }
         tracing::info!(%method, %path, status = status.as_u16(), micros = took.as_micros() as u64, "request");
         if let (Ok(response), Some(value)) = (&mut result, header_value) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
+        drop(in_flight);
         result
     }
     .instrument(span)

@@ -53,7 +53,9 @@ pub async fn issue_token(
     let origin = state.origin(&req);
     let flow = move || token::exchange(&p, auth.as_deref(), &form, &origin);
     let response = limited(&state, &req, &params, LimitedAction::TokenPerClient, flow).await?;
-    state.metrics.token_issued(params.get("grant_type").unwrap_or_default());
+    state
+        .metrics
+        .token_issued(params.get("grant_type").unwrap_or_default());
     Ok(no_store(HttpResponse::Ok()).json(response))
 }
 

@@ -9,11 +9,17 @@ use crate::db_test;
 use crate::helpers::*;
 
 fn records(app: &TestApp) -> Vec<AuditRecord> {
-    app.provider.store.audit_page(0, 10_000).expect("the audit log is readable")
+    app.provider
+        .store
+        .audit_page(0, 10_000)
+        .expect("the audit log is readable")
 }
 
 fn events(app: &TestApp) -> Vec<(String, String)> {
-    records(app).into_iter().map(|r| (r.event.event, r.event.outcome.as_str().to_string())).collect()
+    records(app)
+        .into_iter()
+        .map(|r| (r.event.event, r.event.outcome.as_str().to_string()))
+        .collect()
 }
 
 /// Runs SQL on the test's own database, as an attacker with database access would.
@@ -21,117 +27,178 @@ fn tamper(app: &TestApp, sql: &str) {
     use diesel::Connection;
     let url = &app.db.url;
     if let Some(path) = url.strip_prefix("sqlite://") {
-        diesel::sqlite::SqliteConnection::establish(path).unwrap().batch_execute(sql).unwrap();
+        diesel::sqlite::SqliteConnection::establish(path)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap();
     } else {
-        diesel::pg::PgConnection::establish(url).unwrap().batch_execute(sql).unwrap();
+        diesel::pg::PgConnection::establish(url)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap();
     }
 }
 
-db_test!(a_sign_in_and_token_exchange_leave_a_verifiable_trail_without_secrets, |app: TestApp| async move {
-    let created = app.create_client(app.client("web"));
-    let user = app.create_user("ada@example.com");
-    let rp = app.rp("web", Some(SECRET)).await;
-    let auth = app.authorization(&rp, &["email"], &[]);
-    let start = app.get(&auth.url).await;
-    let failed = app.sign_in(&start, "ada@example.com", "not my password").await;
-    assert_eq!(failed.status, 401);
-    let back = app.browser_flow(&auth, "ada@example.com").await;
-    let code = back.query("code").unwrap();
-    let tokens = rp
-        .exchange_code(AuthorizationCode::new(code.clone()))
-        .unwrap()
-        .set_pkce_verifier(auth.verifier)
-        .request_async(&app.http)
-        .await
-        .unwrap();
-    let replay = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT_URI)];
-    assert_eq!(app.api_post("/token", &replay, Some(("web", SECRET))).await.status(), 400);
+db_test!(
+    a_sign_in_and_token_exchange_leave_a_verifiable_trail_without_secrets,
+    |app: TestApp| async move {
+        let created = app.create_client(app.client("web"));
+        let user = app.create_user("ada@example.com");
+        let rp = app.rp("web", Some(SECRET)).await;
+        let auth = app.authorization(&rp, &["email"], &[]);
+        let start = app.get(&auth.url).await;
+        let failed = app.sign_in(&start, "ada@example.com", "not my password").await;
+        assert_eq!(failed.status, 401);
+        let back = app.browser_flow(&auth, "ada@example.com").await;
+        let code = back.query("code").unwrap();
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .unwrap()
+            .set_pkce_verifier(auth.verifier)
+            .request_async(&app.http)
+            .await
+            .unwrap();
+        let replay = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+        ];
+        assert_eq!(
+            app.api_post("/token", &replay, Some(("web", SECRET)))
+                .await
+                .status(),
+            400
+        );
 
-    let log = events(&app);
-    for expected in [
-        ("client.created", "success"),
-        ("user.created", "success"),
-        ("sign_in", "failure"),
-        ("sign_in", "success"),
-        ("consent.granted", "success"),
-        ("token.issued", "success"),
-        ("code.reuse_detected", "failure"),
-    ] {
-        assert!(log.contains(&(expected.0.to_string(), expected.1.to_string())), "{expected:?} missing from {log:?}");
+        let log = events(&app);
+        for expected in [
+            ("client.created", "success"),
+            ("user.created", "success"),
+            ("sign_in", "failure"),
+            ("sign_in", "success"),
+            ("consent.granted", "success"),
+            ("token.issued", "success"),
+            ("code.reuse_detected", "failure"),
+        ] {
+            assert!(
+                log.contains(&(expected.0.to_string(), expected.1.to_string())),
+                "{expected:?} missing from {log:?}"
+            );
+        }
+        let all = records(&app);
+        let failure = all
+            .iter()
+            .find(|r| r.event.event == "sign_in" && r.event.outcome.as_str() == "failure")
+            .unwrap();
+        assert_eq!(failure.event.subject.as_deref(), Some(user.id.as_str()));
+        assert_eq!(failure.event.detail["reason"], "wrong_password");
+        assert_eq!(failure.event.ip.as_deref(), Some("127.0.0.1"));
+        let issued = all.iter().find(|r| r.event.event == "token.issued").unwrap();
+        assert_eq!(issued.event.detail["grant_type"], "authorization_code");
+        assert_eq!(issued.event.client_id.as_deref(), Some("web"));
+
+        let everything = serde_json::to_string(&all).unwrap();
+        for secret in [
+            PASSWORD,
+            "not my password",
+            code.as_str(),
+            tokens.access_token().secret().as_str(),
+            tokens.refresh_token().unwrap().secret().as_str(),
+            created.client_secret.as_deref().unwrap(),
+            "ada@example.com",
+        ] {
+            assert!(
+                !everything.contains(secret),
+                "the audit log contains a secret or an email: {secret}"
+            );
+        }
+        assert_eq!(verify_chain(all.clone()), Ok(all.len() as u64));
     }
-    let all = records(&app);
-    let failure = all.iter().find(|r| r.event.event == "sign_in" && r.event.outcome.as_str() == "failure").unwrap();
-    assert_eq!(failure.event.subject.as_deref(), Some(user.id.as_str()));
-    assert_eq!(failure.event.detail["reason"], "wrong_password");
-    assert_eq!(failure.event.ip.as_deref(), Some("127.0.0.1"));
-    let issued = all.iter().find(|r| r.event.event == "token.issued").unwrap();
-    assert_eq!(issued.event.detail["grant_type"], "authorization_code");
-    assert_eq!(issued.event.client_id.as_deref(), Some("web"));
+);
 
-    let everything = serde_json::to_string(&all).unwrap();
-    for secret in [
-        PASSWORD,
-        "not my password",
-        code.as_str(),
-        tokens.access_token().secret().as_str(),
-        tokens.refresh_token().unwrap().secret().as_str(),
-        created.client_secret.as_deref().unwrap(),
-        "ada@example.com",
-    ] {
-        assert!(!everything.contains(secret), "the audit log contains a secret or an email: {secret}");
+db_test!(
+    the_request_id_is_recorded_with_the_event,
+    |app: TestApp| async move {
+        app.create_client(gatehouse::flows::admin::NewClient {
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["api:read".into()],
+            ..app.client("svc")
+        });
+        let response = app
+            .http
+            .post(app.url("/token"))
+            .basic_auth("svc", Some(SECRET))
+            .header("X-Request-Id", "trace-abc-123")
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let issued = records(&app)
+            .into_iter()
+            .find(|r| r.event.event == "token.issued")
+            .unwrap();
+        assert_eq!(issued.event.request_id.as_deref(), Some("trace-abc-123"));
+        assert_eq!(issued.event.subject.as_deref(), Some("svc"));
     }
-    assert_eq!(verify_chain(all.clone()), Ok(all.len() as u64));
-});
+);
 
-db_test!(the_request_id_is_recorded_with_the_event, |app: TestApp| async move {
-    app.create_client(gatehouse::flows::admin::NewClient {
-        grant_types: vec!["client_credentials".into()],
-        scopes: vec!["api:read".into()],
-        ..app.client("svc")
-    });
-    let response = app
-        .http
-        .post(app.url("/token"))
-        .basic_auth("svc", Some(SECRET))
-        .header("X-Request-Id", "trace-abc-123")
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let issued = records(&app).into_iter().find(|r| r.event.event == "token.issued").unwrap();
-    assert_eq!(issued.event.request_id.as_deref(), Some("trace-abc-123"));
-    assert_eq!(issued.event.subject.as_deref(), Some("svc"));
-});
+db_test!(
+    an_altered_or_removed_record_is_reported_at_the_first_broken_link,
+    |app: TestApp| async move {
+        app.create_client(app.client("web"));
+        for i in 0..4 {
+            app.create_user(&format!("user{i}@example.com"));
+        }
+        let intact = records(&app);
+        assert_eq!(verify_chain(intact.clone()), Ok(5));
 
-db_test!(an_altered_or_removed_record_is_reported_at_the_first_broken_link, |app: TestApp| async move {
-    app.create_client(app.client("web"));
-    for i in 0..4 {
-        app.create_user(&format!("user{i}@example.com"));
+        tamper(&app, "UPDATE audit_events SET outcome = 'failure' WHERE seq = 3");
+        assert_eq!(verify_chain(records(&app)).unwrap_err().seq, 3);
+
+        tamper(
+            &app,
+            "UPDATE audit_events SET outcome = 'success' WHERE seq = 3; DELETE FROM audit_events WHERE seq = 2",
+        );
+        assert_eq!(
+            verify_chain(records(&app)).unwrap_err().seq,
+            3,
+            "a gap is found where the chain breaks"
+        );
     }
-    let intact = records(&app);
-    assert_eq!(verify_chain(intact.clone()), Ok(5));
+);
 
-    tamper(&app, "UPDATE audit_events SET outcome = 'failure' WHERE seq = 3");
-    assert_eq!(verify_chain(records(&app)).unwrap_err().seq, 3);
+db_test!(
+    a_consent_that_cannot_be_audited_is_not_recorded_and_the_user_sees_an_error,
+    |app: TestApp| async move {
+        app.create_client(app.client("web"));
+        let user = app.create_user("ada@example.com");
+        let rp = app.rp("web", Some(SECRET)).await;
+        let auth = app.authorization(&rp, &["email"], &[]);
+        let start = app.get(&auth.url).await;
+        let consent_redirect = app.sign_in(&start, "ada@example.com", PASSWORD).await;
+        assert!(
+            consent_redirect.location().starts_with("/consent"),
+            "{}",
+            consent_redirect.location()
+        );
 
-    tamper(&app, "UPDATE audit_events SET outcome = 'success' WHERE seq = 3; DELETE FROM audit_events WHERE seq = 2");
-    assert_eq!(verify_chain(records(&app)).unwrap_err().seq, 3, "a gap is found where the chain breaks");
-});
+        tamper(&app, "DROP TABLE audit_events");
+        let answer = app.consent(&consent_redirect, "allow").await;
 
-db_test!(a_consent_that_cannot_be_audited_is_not_recorded_and_the_user_sees_an_error, |app: TestApp| async move {
-    app.create_client(app.client("web"));
-    let user = app.create_user("ada@example.com");
-    let rp = app.rp("web", Some(SECRET)).await;
-    let auth = app.authorization(&rp, &["email"], &[]);
-    let start = app.get(&auth.url).await;
-    let consent_redirect = app.sign_in(&start, "ada@example.com", PASSWORD).await;
-    assert!(consent_redirect.location().starts_with("/consent"), "{}", consent_redirect.location());
-
-    tamper(&app, "DROP TABLE audit_events");
-    let answer = app.consent(&consent_redirect, "allow").await;
-
-    assert!(answer.status >= 500, "the change fails when it cannot be audited: {}", answer.status);
-    assert!(answer.location.is_none(), "no code is sent to the client");
-    assert!(app.provider.store.find_consent(&user.id, "web").unwrap().is_empty(), "nothing was consented");
-});
+        assert!(
+            answer.status >= 500,
+            "the change fails when it cannot be audited: {}",
+            answer.status
+        );
+        assert!(answer.location.is_none(), "no code is sent to the client");
+        assert!(
+            app.provider
+                .store
+                .find_consent(&user.id, "web")
+                .unwrap()
+                .is_empty(),
+            "nothing was consented"
+        );
+    }
+);

@@ -108,9 +108,15 @@ db_test!(
         assert_eq!(ok, 1, "exactly one redemption wins");
         // Both processes appended to one audit chain concurrently; it is still one unbroken chain.
         let records = app.provider.store.audit_page(0, 10_000).unwrap();
-        let reuses = records.iter().filter(|r| r.event.event == "code.reuse_detected").count();
+        let reuses = records
+            .iter()
+            .filter(|r| r.event.event == "code.reuse_detected")
+            .count();
         assert_eq!(reuses, 19, "every losing redemption is on the record");
-        assert_eq!(gatehouse::audit::verify_chain(records.clone()), Ok(records.len() as u64));
+        assert_eq!(
+            gatehouse::audit::verify_chain(records.clone()),
+            Ok(records.len() as u64)
+        );
     }
 );
 

@@ -3,8 +3,8 @@
 
 use diesel::prelude::*;
 
-use super::SqlStore;
 use super::schema::{audit_events, audit_head};
+use super::{DbConnection, SqlStore};
 use crate::audit::{AuditEvent, AuditRecord, Outcome, chain_hash};
 use crate::store::{AuditStore, StoreError};
 
@@ -51,7 +51,11 @@ impl AuditRow {
             event: AuditEvent {
                 at: self.at,
                 event: self.event,
-                outcome: if self.outcome == "success" { Outcome::Success } else { Outcome::Failure },
+                outcome: if self.outcome == "success" {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                },
                 actor: self.actor,
                 subject: self.subject,
                 client_id: self.client_id,
@@ -74,14 +78,28 @@ impl AuditStore for SqlStore {
         }
         self.conn()?.transaction::<_, diesel::result::Error, _>(|conn| {
             // Lock the head before reading it.
-            diesel::update(audit_head::table.find(1)).set(audit_head::seq.eq(audit_head::seq)).execute(conn)?;
-            let (mut seq, mut prev): (i64, String) =
-                audit_head::table.find(1).select((audit_head::seq, audit_head::hash)).first(conn)?;
+            diesel::update(audit_head::table.find(1))
+                .set(audit_head::seq.eq(audit_head::seq))
+                .execute(conn)?;
+            let (mut seq, mut prev): (i64, String) = audit_head::table
+                .find(1)
+                .select((audit_head::seq, audit_head::hash))
+                .first(conn)?;
+            let mut rows = Vec::with_capacity(events.len());
             for event in events {
                 seq += 1;
                 let hash = chain_hash(&prev, seq, event);
-                diesel::insert_into(audit_events::table).values(AuditRow::new(seq, event, &prev, hash.clone())).execute(conn)?;
+                rows.push(AuditRow::new(seq, event, &prev, hash.clone()));
                 prev = hash;
+            }
+            // Multi-row inserts: one statement per chunk instead of one round trip per event. Batch
+            // inserts are per backend in diesel, hence the dialect branch.
+            for chunk in rows.chunks(100) {
+                let insert = diesel::insert_into(audit_events::table).values(chunk);
+                match &mut **conn {
+                    DbConnection::Sqlite(c) => insert.execute(c)?,
+                    DbConnection::Pg(c) => insert.execute(c)?,
+                };
             }
             diesel::update(audit_head::table.find(1))
                 .set((audit_head::seq.eq(seq), audit_head::hash.eq(&prev)))

@@ -80,9 +80,9 @@ impl ManageConnection for Manager {
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
         if let Backend::Sqlite(path) = &self.backend {
             if !Path::new(path).is_file() {
-                return Err(r2d2::Error::ConnectionError(ConnectionError::BadConnection(format!(
-                    "{path} is gone"
-                ))));
+                return Err(r2d2::Error::ConnectionError(ConnectionError::BadConnection(
+                    format!("{path} is gone"),
+                )));
             }
         }
         conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
@@ -95,9 +95,11 @@ impl ManageConnection for Manager {
 
 /// A SQLite URI filename for `path` (`?`, `#` and `%` escaped) opened with `mode`.
 fn sqlite_uri(path: &str, mode: &str) -> String {
-    const PATH: &percent_encoding::AsciiSet =
-        &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
-    format!("file:{}?mode={mode}", percent_encoding::utf8_percent_encode(path, PATH))
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+    format!(
+        "file:{}?mode={mode}",
+        percent_encoding::utf8_percent_encode(path, PATH)
+    )
 }
 
 /// Opens a pool for `url`, creating the SQLite file and its folder, and applies pending migrations.

@@ -48,6 +48,10 @@ impl From<diesel::result::Error> for StoreError {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
                 info,
             ) => StoreError::Unavailable(info.message().to_string()),
+            // SQLite still locked after busy_timeout: overloaded, not broken; retrying later helps.
+            Error::DatabaseError(_, info) if info.message().contains("database is locked") => {
+                StoreError::Unavailable(info.message().to_string())
+            }
             other => StoreError::Database(other.to_string()),
         }
     }
