@@ -114,10 +114,12 @@ impl AppState {
 
     /// Takes one cell of `action` for `key`; a refusal is counted in the metrics and audited
     /// (without waiting).
-    pub fn limit(&self, action: LimitedAction, key: &str) -> Result<(), FlowError> {
+    pub fn limit(&self, req: &HttpRequest, action: LimitedAction, key: &str) -> Result<(), FlowError> {
         self.limiter.check(action, key).map_err(|limited| {
             self.metrics.rate_limited(action.name());
+            // The key itself (an email, a client id) stays out of the record; the IP is in it.
             let event = AuditEvent::new(kind::RATE_LIMITED, Outcome::Failure, crate::flows::now())
+                .origin(&self.origin(req))
                 .detail(serde_json::json!({ "action": action.name(), "retry_after": limited.retry_after }));
             self.provider.auditor.record_detached(event);
             limited.into()

@@ -22,9 +22,9 @@ async fn limited<T: Send + 'static>(
     flow: impl FnOnce() -> Result<T, FlowError> + Send + 'static,
 ) -> Result<T, JsonError> {
     let ip = state.client_ip(req).to_string();
-    state.limit(LimitedAction::TokenPerIp, &ip)?;
+    state.limit(req, LimitedAction::TokenPerIp, &ip)?;
     if let Ok(credentials) = ClientCredentials::extract(authorization_header(req).as_deref(), params) {
-        state.limit(per_client, credentials.client_id())?;
+        state.limit(req, per_client, credentials.client_id())?;
     }
     let result = blocking(flow).await;
     if let Err(FlowError::OAuth(e)) = &result {

@@ -217,3 +217,77 @@ limited_test!(
         assert!(second.headers().get("retry-after").is_some());
     }
 );
+
+limited_test!(
+    one_ip_trying_many_accounts_is_limited_per_ip,
+    |s: &mut Settings| s.rate_limits.sign_in_per_ip = "3/min".into(),
+    |app: TestApp| async move {
+        app.create_client(app.client("web"));
+        let rp = app.rp("web", Some(SECRET)).await;
+        let (req, csrf) = login_page(&app, &rp).await;
+        let mut statuses = Vec::new();
+        for i in 0..4 {
+            let email = format!("victim{i}@example.com");
+            let form = [("req", req.as_str()), ("csrf", csrf.as_str()), ("email", &email), ("password", "guess")];
+            statuses.push(app.post_form(&app.url("/login"), &form).await.status);
+        }
+        assert_eq!(statuses, vec![401, 401, 401, 429]);
+    }
+);
+
+limited_test!(
+    introspection_and_revocation_are_limited_per_client,
+    |s: &mut Settings| {
+        s.rate_limits.introspect_per_client = "2/min".into();
+        s.rate_limits.revoke_per_client = "1/min".into();
+    },
+    |app: TestApp| async move {
+        app.create_client(app.client("rs"));
+        let token = [("token", "not-a-token")];
+        let mut introspections = Vec::new();
+        for _ in 0..3 {
+            introspections.push(app.api_post("/introspect", &token, Some(("rs", SECRET))).await.status().as_u16());
+        }
+        let mut revocations = Vec::new();
+        for _ in 0..2 {
+            revocations.push(app.api_post("/revoke", &token, Some(("rs", SECRET))).await.status().as_u16());
+        }
+        assert_eq!(introspections, vec![200, 200, 429]);
+        assert_eq!(revocations, vec![200, 429]);
+    }
+);
+
+limited_test!(
+    end_session_is_limited_per_ip_with_the_html_page,
+    |s: &mut Settings| s.rate_limits.end_session_per_ip = "1/min".into(),
+    |app: TestApp| async move {
+        assert_eq!(app.get(&app.url("/end_session")).await.status, 200);
+        let limited = app.get(&app.url("/end_session")).await;
+        assert_eq!(limited.status, 429);
+        assert!(limited.headers.get("retry-after").is_some());
+        assert!(limited.body.contains("Too many attempts"));
+    }
+);
+
+limited_test!(
+    every_trip_is_audited,
+    |s: &mut Settings| s.rate_limits.userinfo_per_ip = "1/min".into(),
+    |app: TestApp| async move {
+        for _ in 0..2 {
+            app.http.get(app.url("/userinfo")).send().await.unwrap();
+        }
+        // Trips are recorded without making the client wait: give the writer a moment.
+        let mut found = false;
+        for _ in 0..50 {
+            let records = app.provider.store.audit_page(0, 100).unwrap();
+            if let Some(r) = records.iter().find(|r| r.event.event == "rate_limit.tripped") {
+                assert_eq!(r.event.detail["action"], "userinfo_per_ip");
+                assert_eq!(r.event.ip.as_deref(), Some("127.0.0.1"));
+                found = true;
+                break;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(found, "the trip is on the record");
+    }
+);
