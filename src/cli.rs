@@ -110,6 +110,10 @@ struct ClientCreate {
     /// First-party client: no consent page.
     #[arg(long)]
     skip_consent: bool,
+    /// A browser origin (https://app.example.com) allowed to call /token, /revoke and /userinfo
+    /// (CORS; repeatable).
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
     /// Choose the client id instead of a random one.
     #[arg(long)]
     id: Option<String>,
@@ -277,6 +281,7 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
                     skip_consent: c.skip_consent,
                     id: c.id,
                     secret: c.secret,
+                    allowed_origins: c.allowed_origins,
                 },
             )
             .map_err(|e| e.to_string())?;
@@ -309,7 +314,7 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
                 print_json(&c);
             } else {
                 println!(
-                    "client_id:      {}\nname:           {}\ntype:           {}\nredirect_uris:  {}\npost_logout:    {}\ngrant_types:    {}\nscopes:         {}\nid_token_alg:   {}\nskip_consent:   {}",
+                    "client_id:      {}\nname:           {}\ntype:           {}\nredirect_uris:  {}\npost_logout:    {}\ngrant_types:    {}\nscopes:         {}\nid_token_alg:   {}\nskip_consent:   {}\nallowed_origins: {}",
                     c.id,
                     c.name,
                     if c.is_public() { "public" } else { "confidential" },
@@ -318,7 +323,8 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
                     c.grant_types.join(" "),
                     c.scopes.join(" "),
                     c.id_token_alg,
-                    c.skip_consent
+                    c.skip_consent,
+                    c.allowed_origins.join(" ")
                 );
             }
         }

@@ -41,6 +41,8 @@ pub struct NewClient {
     pub skip_consent: bool,
     pub id: Option<String>,
     pub secret: Option<String>,
+    /// Browser origins (`https://app.example.com`) of a single-page app, for CORS.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +89,9 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
     for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
         redirect_uri::validate_registration(uri).map_err(invalid)?;
     }
+    for origin in &new.allowed_origins {
+        redirect_uri::validate_origin(origin).map_err(invalid)?;
+    }
     let scopes = if new.scopes.is_empty() {
         scope::STANDARD_SCOPES.iter().map(|s| s.to_string()).collect()
     } else {
@@ -130,6 +135,7 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
         id_token_alg,
         skip_consent: new.skip_consent,
         created_at: now(),
+        allowed_origins: dedup(new.allowed_origins),
     };
     if store.find_client(&id)?.is_some() {
         return Err(invalid(format!("a client with id `{id}` already exists")));

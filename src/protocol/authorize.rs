@@ -274,6 +274,7 @@ mod tests {
             id_token_alg: "RS256".into(),
             skip_consent: false,
             created_at: 0,
+            allowed_origins: vec![],
         }
     }
 

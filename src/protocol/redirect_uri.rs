@@ -27,6 +27,26 @@ pub fn validate_registration(uri: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a browser origin offered at registration: exactly `scheme://host[:port]` (RFC 6454), https or
+/// loopback http.
+pub fn validate_origin(origin: &str) -> Result<(), String> {
+    let url = Url::parse(origin)
+        .map_err(|_| format!("`{origin}` is not an origin like https://app.example.com"))?;
+    let canonical = url.origin().ascii_serialization();
+    if canonical != origin {
+        return Err(format!(
+            "`{origin}` is not an origin: use exactly `{canonical}` (no path, query or trailing slash)"
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&url) => Ok(()),
+        _ => Err(format!(
+            "`{origin}`: origins must be https (plain http only for loopback)"
+        )),
+    }
+}
+
 /// Whether `presented` equals one of the registered URIs.
 pub fn is_registered(registered: &[String], presented: &str) -> bool {
     registered
@@ -82,6 +102,23 @@ mod tests {
             "ftp://x/cb",
         ] {
             assert!(validate_registration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_are_exactly_scheme_host_and_port() {
+        assert!(validate_origin("https://spa.example.com").is_ok());
+        assert!(validate_origin("https://spa.example.com:8443").is_ok());
+        assert!(validate_origin("http://127.0.0.1:3000").is_ok());
+        for bad in [
+            "https://spa.example.com/",
+            "https://spa.example.com/app",
+            "http://spa.example.com",
+            "*",
+            "null",
+            "spa.example.com",
+        ] {
+            assert!(validate_origin(bad).is_err(), "{bad}");
         }
     }
 

@@ -17,6 +17,8 @@ pub struct Client {
     pub id_token_alg: String,
     pub skip_consent: bool,
     pub created_at: i64,
+    /// Browser origins allowed to call `/token`, `/revoke` and `/userinfo` (CORS).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Client {

@@ -15,7 +15,11 @@ pub async fn authorize(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    state.limit(&req, LimitedAction::AuthorizePerIp, &state.client_ip(&req).to_string())?;
+    state.limit(
+        &req,
+        LimitedAction::AuthorizePerIp,
+        &state.client_ip(&req).to_string(),
+    )?;
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());

@@ -60,8 +60,16 @@ pub async fn submit_login(
     let req_id = checked_form(&state, &cookies, &params)?;
     let email = params.get("email").unwrap_or_default().to_string();
     // Per IP against one attacker trying many accounts; per account against many IPs trying one.
-    state.limit(&req, LimitedAction::SignInPerIp, &state.client_ip(&req).to_string())?;
-    state.limit(&req, LimitedAction::SignInPerAccount, &email.trim().to_lowercase())?;
+    state.limit(
+        &req,
+        LimitedAction::SignInPerIp,
+        &state.client_ip(&req).to_string(),
+    )?;
+    state.limit(
+        &req,
+        LimitedAction::SignInPerAccount,
+        &email.trim().to_lowercase(),
+    )?;
     let password = params.get("password").unwrap_or_default().to_string();
     let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
     let origin = state.origin(&req);

@@ -4,6 +4,7 @@
 mod assets;
 mod authorize;
 mod consent;
+mod cors;
 mod discovery;
 pub mod errors;
 mod extract;
@@ -16,6 +17,7 @@ mod token;
 mod userinfo;
 
 use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::from_fn;
 use actix_web::web::{self, ServiceConfig};
 
 use crate::client_ip::Cidr;
@@ -83,11 +85,20 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .get(consent::show_consent)
             .post(consent::submit_consent),
     )
-    .service(web::resource("/token").post(token::issue_token))
+    .service(
+        web::resource("/token")
+            .wrap(from_fn(cors::cors))
+            .post(token::issue_token),
+    )
     .service(web::resource("/introspect").post(token::introspect_token))
-    .service(web::resource("/revoke").post(token::revoke_token))
+    .service(
+        web::resource("/revoke")
+            .wrap(from_fn(cors::cors))
+            .post(token::revoke_token),
+    )
     .service(
         web::resource("/userinfo")
+            .wrap(from_fn(cors::cors))
             .get(userinfo::userinfo)
             .post(userinfo::userinfo),
     )

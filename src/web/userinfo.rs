@@ -16,7 +16,11 @@ pub async fn userinfo(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, BearerError> {
-    state.limit(&req, LimitedAction::UserinfoPerIp, &state.client_ip(&req).to_string())?;
+    state.limit(
+        &req,
+        LimitedAction::UserinfoPerIp,
+        &state.client_ip(&req).to_string(),
+    )?;
     let token = bearer_token(&req, &body)?;
     let p = state.provider.clone();
     let claims = blocking(move || userinfo::userinfo(&p, &token)).await?;

@@ -228,7 +228,12 @@ limited_test!(
         let mut statuses = Vec::new();
         for i in 0..4 {
             let email = format!("victim{i}@example.com");
-            let form = [("req", req.as_str()), ("csrf", csrf.as_str()), ("email", &email), ("password", "guess")];
+            let form = [
+                ("req", req.as_str()),
+                ("csrf", csrf.as_str()),
+                ("email", &email),
+                ("password", "guess"),
+            ];
             statuses.push(app.post_form(&app.url("/login"), &form).await.status);
         }
         assert_eq!(statuses, vec![401, 401, 401, 429]);
@@ -246,11 +251,21 @@ limited_test!(
         let token = [("token", "not-a-token")];
         let mut introspections = Vec::new();
         for _ in 0..3 {
-            introspections.push(app.api_post("/introspect", &token, Some(("rs", SECRET))).await.status().as_u16());
+            introspections.push(
+                app.api_post("/introspect", &token, Some(("rs", SECRET)))
+                    .await
+                    .status()
+                    .as_u16(),
+            );
         }
         let mut revocations = Vec::new();
         for _ in 0..2 {
-            revocations.push(app.api_post("/revoke", &token, Some(("rs", SECRET))).await.status().as_u16());
+            revocations.push(
+                app.api_post("/revoke", &token, Some(("rs", SECRET)))
+                    .await
+                    .status()
+                    .as_u16(),
+            );
         }
         assert_eq!(introspections, vec![200, 200, 429]);
         assert_eq!(revocations, vec![200, 429]);

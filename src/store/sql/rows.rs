@@ -19,6 +19,7 @@ pub struct ClientRow {
     pub id_token_alg: String,
     pub skip_consent: bool,
     pub created_at: i64,
+    pub allowed_origins: String,
 }
 
 fn json_list(items: &[String]) -> String {
@@ -46,6 +47,7 @@ impl From<&Client> for ClientRow {
             id_token_alg: c.id_token_alg.clone(),
             skip_consent: c.skip_consent,
             created_at: c.created_at,
+            allowed_origins: json_list(&c.allowed_origins),
         }
     }
 }
@@ -63,6 +65,7 @@ impl From<ClientRow> for Client {
             id_token_alg: r.id_token_alg,
             skip_consent: r.skip_consent,
             created_at: r.created_at,
+            allowed_origins: parse_json_list(&r.allowed_origins),
         }
     }
 }

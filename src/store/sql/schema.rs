@@ -12,6 +12,7 @@ diesel::table! {
         id_token_alg -> Text,
         skip_consent -> Bool,
         created_at -> BigInt,
+        allowed_origins -> Text,
     }
 }
 

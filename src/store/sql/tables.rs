@@ -36,6 +36,27 @@ impl ClientStore for SqlStore {
         let n = diesel::delete(clients::table.find(id)).execute(&mut *self.conn()?)?;
         Ok(n > 0)
     }
+
+    fn is_origin_allowed(&self, origin: &str) -> Result<bool, StoreError> {
+        // The list is JSON; match the quoted origin with LIKE wildcards escaped.
+        let escaped: String = origin
+            .chars()
+            .flat_map(|c| {
+                if matches!(c, '%' | '_' | '\\') {
+                    vec!['\\', c]
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        let pattern = format!("%\"{escaped}\"%");
+        let found: Option<String> = clients::table
+            .filter(clients::allowed_origins.like(pattern).escape('\\'))
+            .select(clients::id)
+            .first(&mut *self.conn()?)
+            .optional()?;
+        Ok(found.is_some())
+    }
 }
 
 impl UserStore for SqlStore {
