@@ -48,6 +48,7 @@ pub mod kind {
     pub const PASSWORD_CHANGED: &str = "user.password_changed";
     pub const CLIENT_CREATED: &str = "client.created";
     pub const CLIENT_DELETED: &str = "client.deleted";
+    pub const CLIENT_SECRET_ROTATED: &str = "client.secret_rotated";
     pub const KEY_ROTATED: &str = "key.rotated";
     pub const RATE_LIMITED: &str = "rate_limit.tripped";
 }

@@ -78,6 +78,12 @@ enum ClientCommand {
     },
     /// Delete a client and everything issued to it.
     Delete { id: String },
+    /// Replace a confidential client's secret with a new generated one (shown once).
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -325,6 +331,16 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
                     c.id_token_alg,
                     c.skip_consent,
                     c.allowed_origins.join(" ")
+                );
+            }
+        }
+        ClientCommand::RotateSecret { id, json } => {
+            let secret = admin::rotate_client_secret(store.as_ref(), &id).map_err(|e| e.to_string())?;
+            if json {
+                print_json(&serde_json::json!({ "client_id": id, "client_secret": secret }));
+            } else {
+                println!(
+                    "client_id:     {id}\nclient_secret: {secret}\n(the secret is shown once: store it now; the old one no longer works)"
                 );
             }
         }

@@ -751,3 +751,49 @@ fn audit_verify_reports_the_first_tampered_record() {
 
     assert!(broken.contains("audit chain broken at record 2"), "{broken}");
 }
+
+#[test]
+fn a_client_secret_is_rotated_once_shown_and_audited() {
+    let ws = Workspace::new();
+    let created = ws.json(&[
+        "client",
+        "create",
+        "--name",
+        "Svc",
+        "--id",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+        "--json",
+    ]);
+    let old = created["client_secret"].as_str().unwrap().to_string();
+
+    let rotated = ws.json(&["client", "rotate-secret", "svc", "--json"]);
+
+    let new = rotated["client_secret"].as_str().unwrap();
+    assert_eq!(rotated["client_id"], "svc");
+    assert!(new.len() >= 43 && new != old);
+    let export = ws.ok(&["audit", "export", "--type", "client.secret_rotated"]);
+    assert_eq!(export.lines().count(), 1);
+    assert!(
+        !export.contains(new) && !export.contains(&old),
+        "secrets never reach the audit log"
+    );
+    ws.ok(&[
+        "client",
+        "create",
+        "--name",
+        "Spa",
+        "--id",
+        "spa",
+        "--public",
+        "--redirect-uri",
+        "https://spa.example.com/cb",
+    ]);
+    let refused = ws.fails(&["client", "rotate-secret", "spa"]);
+    assert!(refused.contains("public"), "{refused}");
+    assert!(
+        ws.fails(&["client", "rotate-secret", "nobody"])
+            .contains("no client")
+    );
+}

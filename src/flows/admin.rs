@@ -228,6 +228,25 @@ pub fn delete_user(store: &dyn Store, id_or_email: &str) -> Result<User, AdminEr
     Ok(user)
 }
 
+/// Gives a confidential client a new generated secret (shown once); the old one stops working at once.
+pub fn rotate_client_secret(store: &dyn Store, id: &str) -> Result<String, AdminError> {
+    let client = store
+        .find_client(id)?
+        .ok_or_else(|| AdminError::NotFound(format!("no client `{id}`")))?;
+    if client.is_public() {
+        return Err(invalid(format!("client `{id}` is public: it has no secret")));
+    }
+    let secret = random_token();
+    audit(
+        store,
+        kind::CLIENT_SECRET_ROTATED,
+        id,
+        serde_json::json!({ "client_id": id }),
+    )?;
+    store.set_client_secret_hash(id, &sha256_b64(&secret))?;
+    Ok(secret)
+}
+
 /// Deletes a client and everything issued to it.
 pub fn delete_client(store: &dyn Store, id: &str) -> Result<(), AdminError> {
     if store.find_client(id)?.is_none() {

@@ -27,6 +27,8 @@ pub trait ClientStore: Send + Sync {
     fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
     /// Deletes a client and (by cascade) its codes, tokens and consents; false if it did not exist.
     fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
+    /// Replaces a confidential client's secret digest; false if no such confidential client exists.
+    fn set_client_secret_hash(&self, id: &str, hash: &str) -> Result<bool, StoreError>;
     /// Whether any client lists this exact origin in its allowed origins.
     fn is_origin_allowed(&self, origin: &str) -> Result<bool, StoreError>;
 }

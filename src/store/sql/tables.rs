@@ -37,6 +37,13 @@ impl ClientStore for SqlStore {
         Ok(n > 0)
     }
 
+    fn set_client_secret_hash(&self, id: &str, hash: &str) -> Result<bool, StoreError> {
+        let n = diesel::update(clients::table.find(id).filter(clients::secret_hash.is_not_null()))
+            .set(clients::secret_hash.eq(hash))
+            .execute(&mut *self.conn()?)?;
+        Ok(n > 0)
+    }
+
     fn is_origin_allowed(&self, origin: &str) -> Result<bool, StoreError> {
         // The list is JSON; match the quoted origin with LIKE wildcards escaped.
         let escaped: String = origin
