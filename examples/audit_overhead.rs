@@ -63,6 +63,7 @@ fn main() {
         sealer: sealer.clone(),
         settings: settings.clone(),
         auditor: Auditor::start(store.clone()),
+        hash_pool: Arc::new(gatehouse::hash_pool::HashPool::for_this_machine()),
     };
     let without = Provider {
         auditor: Auditor::start(Arc::new(DiscardAudit)),

@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod config;
 pub mod crypto;
 pub mod flows;
+pub mod hash_pool;
 pub mod keys;
 pub mod metrics;
 pub mod protocol;

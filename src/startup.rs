@@ -104,6 +104,7 @@ impl Application {
             keys,
             sealer,
             auditor,
+            hash_pool: Arc::new(crate::hash_pool::HashPool::for_this_machine()),
             settings: Arc::new(settings),
         };
         let port = listener

@@ -42,7 +42,12 @@ pub fn submit(
     let pending = load_pending(p, request_id, browser)?;
     let user = p.store.find_user_by_email(email.trim())?;
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let valid = verify_password(hash.unwrap_or(dummy_password_hash()), password) && hash.is_some();
+    let check = || verify_password(hash.unwrap_or(dummy_password_hash()), password);
+    let valid = p
+        .hash_pool
+        .run(check)
+        .map_err(|_| FlowError::Overloaded("password hashing"))?
+        && hash.is_some();
     let event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
         .origin(origin)
         .client(&pending.client.id);

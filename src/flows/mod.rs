@@ -29,6 +29,8 @@ pub struct Provider {
     pub sealer: Sealer,
     pub settings: Arc<Settings>,
     pub auditor: Auditor,
+    /// Bounds concurrent password hashing (see `hash_pool`).
+    pub hash_pool: Arc<crate::hash_pool::HashPool>,
 }
 
 impl Provider {
@@ -63,6 +65,9 @@ pub enum FlowError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The server is saturated (e.g. password hashing): 503, try again shortly.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
     /// Over a rate limit: retry after this many seconds.
     #[error("rate limited ({action}); retry after {retry_after} s")]
     RateLimited { action: &'static str, retry_after: u64 },

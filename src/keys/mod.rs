@@ -104,6 +104,7 @@ impl SigningKey {
 pub struct KeyRing {
     keys: Vec<SigningKey>,
     jwks: String,
+    jwks_etag: String,
 }
 
 impl KeyRing {
@@ -152,7 +153,12 @@ impl KeyRing {
             });
         }
         let jwks = serde_json::json!({ "keys": public }).to_string();
-        Ok(Self { keys, jwks })
+        let jwks_etag = crate::crypto::sha256_b64(&jwks)[..16].to_string();
+        Ok(Self {
+            keys,
+            jwks,
+            jwks_etag,
+        })
     }
 
     /// The key that signs new tokens for `alg`: the newest unretired one.
@@ -175,6 +181,11 @@ impl KeyRing {
     /// The JWK Set document (RFC 7517 §5), serialised once per load.
     pub fn jwks_json(&self) -> &str {
         &self.jwks
+    }
+
+    /// A strong validator for the JWKS document, computed once per load.
+    pub fn jwks_etag(&self) -> &str {
+        &self.jwks_etag
     }
 
     /// Signs `claims` as a compact JWS with the current key for `alg`.

@@ -5,7 +5,6 @@ use actix_web::http::header::{self, ETag, EntityTag, IfNoneMatch};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use crate::crypto::sha256_b64;
 
 pub async fn openid_configuration(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     cached_json(
@@ -18,8 +17,7 @@ pub async fn openid_configuration(state: web::Data<AppState>, req: HttpRequest) 
 
 pub async fn jwks(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let ring = state.provider.keys.ring();
-    let body = ring.jwks_json();
-    cached_json(&req, body, &sha256_b64(body)[..16], "public, max-age=300")
+    cached_json(&req, ring.jwks_json(), ring.jwks_etag(), "public, max-age=300")
 }
 
 fn cached_json(req: &HttpRequest, body: &str, etag: &str, cache: &'static str) -> HttpResponse {

@@ -32,6 +32,10 @@ fn internal(e: &FlowError) -> (StatusCode, ErrorCode) {
             tracing::error!(%detail, "database unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TemporarilyUnavailable)
         }
+        FlowError::Overloaded(what) => {
+            tracing::warn!(what, "overloaded");
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::TemporarilyUnavailable)
+        }
         other => {
             tracing::error!(error = %other, "internal error");
             (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::ServerError)
@@ -62,7 +66,9 @@ impl ResponseError for JsonError {
             FlowError::OAuth(e) if e.code == ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             FlowError::OAuth(_) | FlowError::Page { .. } => StatusCode::BAD_REQUEST,
             FlowError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            FlowError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            FlowError::Store(StoreError::Unavailable(_)) | FlowError::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -123,7 +129,9 @@ impl ResponseError for BearerError {
                 _ => StatusCode::UNAUTHORIZED,
             },
             FlowError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            FlowError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            FlowError::Store(StoreError::Unavailable(_)) | FlowError::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -181,7 +189,9 @@ impl ResponseError for PageError {
         match &self.0 {
             FlowError::Page { .. } | FlowError::OAuth(_) => StatusCode::BAD_REQUEST,
             FlowError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            FlowError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            FlowError::Store(StoreError::Unavailable(_)) | FlowError::Overloaded(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
