@@ -1,7 +1,6 @@
 //! Reading requests: protocol parameters (strictly), the browser's cookies, and running a flow on the
 //! blocking pool.
 
-use actix_web::HttpMessage;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
@@ -14,10 +13,6 @@ use crate::flows::browser::Browser;
 use crate::protocol::OAuthError;
 use crate::protocol::params::{ParamError, Params};
 use crate::rate_limit::LimitedAction;
-
-/// The request id the middleware assigned (request extension).
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 use crate::store::StoreError;
 
 /// Parameters from the query string (GET) or the form body (POST).
@@ -126,21 +121,12 @@ impl AppState {
         })
     }
 
-    /// Who is asking, for the audit log: the trusted client IP and the request id.
+    /// Who is asking, for the audit log: the trusted client IP and the request id (as sanitised by
+    /// the request middleware).
     pub fn origin(&self, req: &HttpRequest) -> Origin {
-        let request_id = req
-            .extensions()
-            .get::<RequestId>()
-            .map(|r| r.0.clone())
-            .or_else(|| {
-                req.headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            });
         Origin {
             ip: Some(self.client_ip(req).to_string()),
-            request_id,
+            request_id: super::observe::current_request_id(),
         }
     }
 

@@ -140,6 +140,27 @@ db_test!(
             .unwrap();
         assert_eq!(issued.event.request_id.as_deref(), Some("trace-abc-123"));
         assert_eq!(issued.event.subject.as_deref(), Some("svc"));
+
+        let hostile = app
+            .http
+            .post(app.url("/token"))
+            .basic_auth("svc", Some(SECRET))
+            .header("X-Request-Id", "<script>alert(1)</script>")
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        let assigned = hostile.headers()["x-request-id"].to_str().unwrap().to_string();
+        let last = records(&app)
+            .into_iter()
+            .rfind(|r| r.event.event == "token.issued")
+            .unwrap();
+        assert_eq!(
+            last.event.request_id.as_deref(),
+            Some(assigned.as_str()),
+            "the sanitised id, not the header"
+        );
+        assert!(!assigned.contains('<'));
     }
 );
 
