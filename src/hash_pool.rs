@@ -1,72 +1,70 @@
 //! A bounded gate for password hashing. argon2id at OWASP parameters costs ~30 ms of CPU and 19 MiB
 //! each; without a bound, a burst of sign-ins would occupy every blocking thread (and gigabytes of
-//! memory) and starve token and database work. At most `concurrent` hashes run at once, at most `queue`
+//! memory) and starve token and database work. At most `threads` hashes run at once, at most `queue`
 //! wait; beyond that the sign-in is refused as overloaded (503) instead of slowing everything down.
 
-use std::sync::{Condvar, Mutex};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("too many password checks are waiting")]
 pub struct Overloaded;
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of hashing threads fed by a bounded queue. Hashing only on these threads also keeps
+/// memory bounded: each thread reuses its allocator arena for the 19 MiB argon2 needs.
 pub struct HashPool {
-    state: Mutex<(usize, usize)>,
-    freed: Condvar,
-    concurrent: usize,
-    queue: usize,
+    jobs: SyncSender<Job>,
 }
 
 impl HashPool {
-    pub fn new(concurrent: usize, queue: usize) -> Self {
-        Self {
-            state: Mutex::new((0, 0)),
-            freed: Condvar::new(),
-            concurrent: concurrent.max(1),
-            queue,
+    pub fn new(threads: usize, queue: usize) -> Self {
+        let (jobs, inbox) = sync_channel::<Job>(queue);
+        let inbox = Arc::new(Mutex::new(inbox));
+        for i in 0..threads.max(1) {
+            let inbox = inbox.clone();
+            std::thread::Builder::new()
+                .name(format!("gatehouse-hash-{i}"))
+                .spawn(move || work(&inbox))
+                .expect("a hashing thread starts");
         }
+        Self { jobs }
     }
 
-    /// One per CPU core running, 32 per core waiting.
+    /// One thread per CPU core, 32 per core waiting.
     pub fn for_this_machine() -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         Self::new(cores, cores * 32)
     }
 
-    /// Runs `f` when a slot is free, or refuses at once if the queue is full.
-    pub fn run<T>(&self, f: impl FnOnce() -> T) -> Result<T, Overloaded> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.0 >= self.concurrent {
-            if state.1 >= self.queue {
-                return Err(Overloaded);
-            }
-            state.1 += 1;
-            while state.0 >= self.concurrent {
-                state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
-            }
-            state.1 -= 1;
-        }
-        state.0 += 1;
-        drop(state);
-        let _slot = Slot(self);
-        Ok(f())
+    /// Runs `f` on a hashing thread and waits for it, or refuses at once if the queue is full.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, Overloaded> {
+        let (reply, answer) = sync_channel(1);
+        self.jobs
+            .try_send(Box::new(move || {
+                let _ = reply.send(f());
+            }))
+            .map_err(|_| Overloaded)?;
+        answer.recv().map_err(|_| Overloaded)
     }
 }
 
-/// Frees the slot even if `f` panics.
-struct Slot<'a>(&'a HashPool);
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut state = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.0 -= 1;
-        drop(state);
-        self.0.freed.notify_one();
+fn work(inbox: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = inbox.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        match job {
+            // A panicking job loses only its own answer (the caller sees Overloaded).
+            Ok(job) => {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
+            Err(_) => return,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
@@ -82,7 +80,8 @@ mod tests {
                 let (pool, running, peak, refused) =
                     (pool.clone(), running.clone(), peak.clone(), refused.clone());
                 std::thread::spawn(move || {
-                    let outcome = pool.run(|| {
+                    let (running, peak) = (running.clone(), peak.clone());
+                    let outcome = pool.run(move || {
                         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                         peak.fetch_max(now, Ordering::SeqCst);
                         std::thread::sleep(std::time::Duration::from_millis(50));

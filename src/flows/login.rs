@@ -42,7 +42,11 @@ pub fn submit(
     let pending = load_pending(p, request_id, browser)?;
     let user = p.store.find_user_by_email(email.trim())?;
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let check = || verify_password(hash.unwrap_or(dummy_password_hash()), password);
+    let (phc, typed) = (
+        hash.unwrap_or(dummy_password_hash()).to_string(),
+        password.to_string(),
+    );
+    let check = move || verify_password(&phc, &typed);
     let valid = p
         .hash_pool
         .run(check)
