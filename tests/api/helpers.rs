@@ -429,3 +429,52 @@ impl TestApp {
         self
     }
 }
+
+/// A second Gatehouse *process* (the real binary) on the app's database and issuer: a replica in the
+/// scale-out deployment. Killed when dropped, also when the test fails.
+pub struct Replica {
+    pub child: std::process::Child,
+    pub address: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a replica of `app` and waits until it is ready.
+pub async fn start_replica(app: &TestApp) -> Replica {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("serve")
+        .env("GATEHOUSE__SERVER__ISSUER", app.provider.settings.issuer())
+        .env("GATEHOUSE__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("GATEHOUSE__DATABASE__URL", &app.db.url)
+        .env(
+            "GATEHOUSE__KEYS__ENCRYPTION_KEY",
+            gatehouse::crypto::b64url(&[42u8; 32]),
+        )
+        .env("GATEHOUSE__LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the gatehouse binary starts");
+    let replica = Replica {
+        child,
+        address: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if let Ok(r) = app.http.get(format!("{}/readyz", replica.address)).send().await {
+            if r.status() == 200 {
+                return replica;
+            }
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the replica did not become ready");
+}

@@ -2,7 +2,7 @@
 //! without a restart, and graceful shutdown of the real binary.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
@@ -358,53 +358,6 @@ async fn database_down_and_back(backend: Backend) {
 // Graceful shutdown of the real binary
 // ---------------------------------------------------------------------------------------------
 
-/// The `gatehouse serve` process, killed when dropped (also when the test fails).
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_binary(app: &TestApp) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("serve")
-        .env("GATEHOUSE__SERVER__ISSUER", app.provider.settings.issuer())
-        .env("GATEHOUSE__SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("GATEHOUSE__DATABASE__URL", &app.db.url)
-        .env(
-            "GATEHOUSE__KEYS__ENCRYPTION_KEY",
-            gatehouse::crypto::b64url(&[42u8; 32]),
-        )
-        .env("GATEHOUSE__LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the gatehouse binary starts");
-    let server = Server {
-        child,
-        address: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if let Ok(r) = app.http.get(format!("{}/readyz", server.address)).send().await {
-            if r.status() == 200 {
-                return server;
-            }
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the binary did not become ready");
-}
-
 /// Holds the write lock on pending authorization requests, so that an /authorize is in flight for as
 /// long as the test wants.
 enum WriteLock {
@@ -442,7 +395,7 @@ on_both_backends!(
 async fn graceful_shutdown(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_client(app.client("web"));
-    let mut server = start_binary(&app).await;
+    let mut server = start_replica(&app).await;
     let rp = app.rp("web", Some(SECRET)).await;
     let path_and_query = app.authorization(&rp, &["email"], &[]).url;
     let url = path_and_query.replacen(&app.address, &server.address, 1);

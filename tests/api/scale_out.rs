@@ -1,61 +1,10 @@
 //! The scale-out deployment: stateless replicas sharing one database. A second Gatehouse *process*
 //! (the real binary) serves beside the in-process app; single use must hold across both.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use openidconnect::{OAuth2TokenResponse, TokenResponse};
 
 use crate::db_test;
 use crate::helpers::*;
-
-/// A replica process, killed when dropped (also when the test fails).
-struct Replica {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_replica(app: &TestApp) -> Replica {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let settings = &app.provider.settings;
-    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("serve")
-        .env("GATEHOUSE__SERVER__ISSUER", settings.issuer())
-        .env("GATEHOUSE__SERVER__BIND", format!("127.0.0.1:{port}"))
-        .env("GATEHOUSE__DATABASE__URL", &app.db.url)
-        .env(
-            "GATEHOUSE__KEYS__ENCRYPTION_KEY",
-            gatehouse::crypto::b64url(&[42u8; 32]),
-        )
-        .env("GATEHOUSE__LOG__LEVEL", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the gatehouse binary starts");
-    let replica = Replica {
-        child,
-        address: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..100 {
-        if let Ok(r) = app.http.get(format!("{}/readyz", replica.address)).send().await {
-            if r.status() == 200 {
-                return replica;
-            }
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the replica did not become ready");
-}
 
 db_test!(
     twenty_parallel_redemptions_across_two_processes_yield_exactly_one_token_response,
