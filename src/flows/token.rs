@@ -267,7 +267,8 @@ fn client_credentials(
     client: &Client,
     requested: Option<Vec<String>>,
 ) -> Result<(TokenResponse, String), FlowError> {
-    let user_scopes = ["openid", "profile", "email", "offline_access"];
+    // Every standard scope is about a user, so none of them can be granted here.
+    let user_scopes = scope::STANDARD_SCOPES;
     let allowed: Vec<String> = client
         .scopes
         .iter()

@@ -121,6 +121,21 @@ impl AppState {
         })
     }
 
+    /// Every state-changing form carries the CSRF token bound to this browser (DESIGN §4.9).
+    pub fn require_csrf(&self, browser: &Browser, params: &Params) -> Result<(), FlowError> {
+        let valid = params
+            .get("csrf")
+            .is_some_and(|t| self.provider.sealer.is_valid_csrf(&browser.binding_id, t));
+        if valid {
+            Ok(())
+        } else {
+            Err(FlowError::page(
+                "This form has expired",
+                "Reload the page and try again.",
+            ))
+        }
+    }
+
     /// Who is asking, for the audit log: the trusted client IP and the request id (as sanitised by
     /// the request middleware).
     pub fn origin(&self, req: &HttpRequest) -> Origin {

@@ -20,15 +20,7 @@ pub fn checked_form(
     params: &Params,
 ) -> Result<String, PageError> {
     let req_id = params.get("req").ok_or_else(FlowError::expired_request)?;
-    let csrf_ok = params.get("csrf").is_some_and(|t| {
-        state
-            .provider
-            .sealer
-            .is_valid_csrf(&cookies.browser.binding_id, t)
-    });
-    if !csrf_ok {
-        return Err(FlowError::page("This form has expired", "Reload the page and try again.").into());
-    }
+    state.require_csrf(&cookies.browser, params)?;
     Ok(req_id.to_string())
 }
 

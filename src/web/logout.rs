@@ -6,7 +6,6 @@ use super::AppState;
 use super::errors::PageError;
 use super::extract::{BrowserCookies, blocking, params, see_other};
 use super::pages::{ErrorPage, LogoutPage, SignedOutPage, ok};
-use crate::flows::FlowError;
 use crate::flows::logout::{self, LogoutNext};
 use crate::rate_limit::LimitedAction;
 
@@ -30,14 +29,7 @@ pub async fn end_session(
             blocking(move || logout::start(&p, &params, &browser, &origin)).await?
         }
         Some(decision) => {
-            let csrf_ok = params
-                .get("csrf")
-                .is_some_and(|t| state.provider.sealer.is_valid_csrf(&browser.binding_id, t));
-            if !csrf_ok {
-                return Err(
-                    FlowError::page("This form has expired", "Reload the page and try again.").into(),
-                );
-            }
+            state.require_csrf(&browser, &params)?;
             let sign_out = decision == "logout";
             {
                 let origin = state.origin(&req);
