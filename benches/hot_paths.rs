@@ -53,6 +53,7 @@ fn authentication() -> Authentication {
         auth_time: NOW - 30,
         acr: Some(gatehouse::protocol::ACR_PASSWORD.into()),
         amr: vec!["pwd".into()],
+        idp: None,
     }
 }
 

@@ -64,6 +64,7 @@ fn main() {
         settings: settings.clone(),
         auditor: Auditor::start(store.clone()),
         hash_pool: Arc::new(gatehouse::hash_pool::HashPool::for_this_machine()),
+        connectors: gatehouse::upstream::Connectors::new(&settings.federation),
     };
     let without = Provider {
         auditor: Auditor::start(Arc::new(DiscardAudit)),

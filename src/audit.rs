@@ -51,6 +51,12 @@ pub mod kind {
     pub const CLIENT_SECRET_ROTATED: &str = "client.secret_rotated";
     pub const KEY_ROTATED: &str = "key.rotated";
     pub const RATE_LIMITED: &str = "rate_limit.tripped";
+    /// A sign-in at an upstream provider failed (bad callback, verification, timeout).
+    pub const UPSTREAM_SIGN_IN: &str = "upstream.sign_in";
+    pub const UPSTREAM_CREATED: &str = "upstream.created";
+    pub const UPSTREAM_DELETED: &str = "upstream.deleted";
+    pub const IDENTITY_LINKED: &str = "identity.linked";
+    pub const IDENTITY_UNLINKED: &str = "identity.unlinked";
 }
 
 /// One event as a flow reports it.

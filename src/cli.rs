@@ -1,5 +1,5 @@
-//! The command line: `serve`, `migrate`, and the operator commands for clients, users, keys and
-//! development certificates.
+//! The command line: `serve`, `migrate`, and the operator commands for clients, users, upstream
+//! connections, keys and development certificates.
 //! Scripts depend on these names and flags; keep them stable.
 
 use std::io::BufRead;
@@ -12,10 +12,13 @@ use serde::Serialize;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::config::Settings;
 use crate::flows::admin::{self, NewClient, NewUser};
-use crate::flows::{Provider, now};
+use crate::flows::upstreams::{self, Registry};
+use crate::flows::{FlowError, Provider, now};
 use crate::keys;
 use crate::startup::{Application, open_store};
+use crate::store::StoreError;
 use crate::telemetry;
+use crate::upstream::{AppleKey, ClaimMapping, Connection, Preset, UpstreamKind, UpstreamSpec, presets};
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +46,10 @@ enum Command {
     /// Manage local user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage upstream identity providers (sign in with Google, Microsoft, GitHub, Apple, GitLab or
+    /// any OpenID Connect / OAuth 2.0 provider).
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -165,6 +172,112 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum UpstreamCommand {
+    /// Add a connection to an upstream provider; prints the callback URL to register there.
+    Create(Box<UpstreamCreate>),
+    /// List connections, from the config file and from the database.
+    List(JsonFlag),
+    /// Show one connection (never its secrets), with its callback URL.
+    Show {
+        id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a connection created by CLI and the identities linked through it.
+    Delete { id: String },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KindArg {
+    Oidc,
+    Oauth2,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PresetArg {
+    Google,
+    Microsoft,
+    Github,
+    Apple,
+    Gitlab,
+}
+
+#[derive(Args)]
+struct UpstreamCreate {
+    /// Short id (a-z, 0-9, - and _): part of the callback URL and of the `idp` claim.
+    #[arg(long)]
+    id: String,
+    /// oidc (discovery + ID token) or oauth2 (token, then a userinfo document); implied by --preset.
+    #[arg(long, value_enum)]
+    kind: Option<KindArg>,
+    /// The name on the sign-in button.
+    #[arg(long, value_name = "NAME")]
+    display_name: String,
+    /// The client id registered at the provider.
+    #[arg(long, value_name = "ID")]
+    client_id: String,
+    /// The client secret registered at the provider (or --client-secret-stdin).
+    #[arg(long, value_name = "SECRET", conflicts_with = "client_secret_stdin")]
+    client_secret: Option<String>,
+    /// Read the client secret from the first line of standard input.
+    #[arg(long)]
+    client_secret_stdin: bool,
+    /// OIDC issuer URL (discovery at <issuer>/.well-known/openid-configuration).
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// OAuth2 authorization endpoint.
+    #[arg(long, value_name = "URL")]
+    authorize_url: Option<String>,
+    /// OAuth2 token endpoint.
+    #[arg(long, value_name = "URL")]
+    token_url: Option<String>,
+    /// OAuth2 userinfo endpoint.
+    #[arg(long, value_name = "URL")]
+    userinfo_url: Option<String>,
+    /// Scope asked of the provider (repeatable; default: the preset's, or openid email profile).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// A well-known provider: fills in the endpoints, scopes and claim mapping.
+    #[arg(long, value_enum)]
+    preset: Option<PresetArg>,
+    /// Link to an existing account with the same email when the provider says it is verified.
+    #[arg(long)]
+    trust_email: bool,
+    /// Email domain whose users go straight to this connection (repeatable).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// Allow plain http and private or loopback addresses (development and tests only).
+    #[arg(long)]
+    allow_private_network: bool,
+    /// oauth2: the userinfo field with the stable user id (default `sub`).
+    #[arg(long, value_name = "FIELD")]
+    claim_subject: Option<String>,
+    /// oauth2: the userinfo field with the email.
+    #[arg(long, value_name = "FIELD")]
+    claim_email: Option<String>,
+    /// oauth2: the userinfo field saying the email is verified (absent: emails are unverified).
+    #[arg(long, value_name = "FIELD")]
+    claim_email_verified: Option<String>,
+    /// oauth2: the userinfo field with the display name.
+    #[arg(long, value_name = "FIELD")]
+    claim_name: Option<String>,
+    /// oauth2: the userinfo field with the picture URL.
+    #[arg(long, value_name = "FIELD")]
+    claim_picture: Option<String>,
+    /// Sign in with Apple: the team id.
+    #[arg(long, value_name = "ID")]
+    apple_team_id: Option<String>,
+    /// Sign in with Apple: the key id.
+    #[arg(long, value_name = "ID")]
+    apple_key_id: Option<String>,
+    /// Sign in with Apple: the .p8 private key file (PEM) the client secret is signed with.
+    #[arg(long, value_name = "PATH")]
+    apple_private_key_file: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Recompute the hash chain; report the first broken record.
     Verify,
@@ -205,6 +318,7 @@ pub fn run() -> ExitCode {
             .map_err(|e| e.to_string()),
         Command::Client(c) => client(&settings, c),
         Command::User(c) => user(&settings, c),
+        Command::Upstream(c) => upstream_command(&settings, c),
         Command::Keys(c) => keys_command(&settings, c),
         Command::Audit(c) => audit_command(&settings, c),
         Command::Certs(c) => certs_command(c),
@@ -353,11 +467,16 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
 }
 
 fn read_password() -> Result<String, String> {
+    read_stdin_line("the password")
+}
+
+/// The first line of standard input, without its line ending.
+fn read_stdin_line(what: &str) -> Result<String, String> {
     let mut line = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password: {e}"))?;
+        .map_err(|e| format!("cannot read {what}: {e}"))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
@@ -429,6 +548,353 @@ fn user(settings: &Settings, command: UserCommand) -> Result<(), String> {
             let password = read_password()?;
             let u = admin::set_password(store.as_ref(), &user, &password).map_err(|e| e.to_string())?;
             println!("password set for user {}", u.id);
+        }
+    }
+    Ok(())
+}
+
+/// A connection as `upstream create|list|show` print it: never its client secret or Apple key.
+#[derive(Serialize)]
+struct UpstreamLine {
+    id: String,
+    kind: UpstreamKind,
+    preset: Option<Preset>,
+    display_name: String,
+    client_id: String,
+    issuer: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    userinfo_url: Option<String>,
+    scopes: Vec<String>,
+    trust_email: bool,
+    domains: Vec<String>,
+    allow_private_network: bool,
+    claims: ClaimMapping,
+    apple: Option<AppleLine>,
+    callback_url: String,
+    /// `config` (the config file) or `database` (created by CLI).
+    source: &'static str,
+}
+
+#[derive(Serialize)]
+struct AppleLine {
+    team_id: String,
+    key_id: String,
+}
+
+impl UpstreamLine {
+    fn new(settings: &Settings, c: Connection) -> Self {
+        let source = if upstreams::is_from_config(settings, c.id()) {
+            "config"
+        } else {
+            "database"
+        };
+        let s = c.spec;
+        Self {
+            apple: s.apple.map(|a| AppleLine {
+                team_id: a.team_id,
+                key_id: a.key_id,
+            }),
+            id: s.id,
+            kind: s.kind,
+            preset: s.preset,
+            display_name: s.display_name,
+            client_id: s.client_id,
+            issuer: s.issuer,
+            authorize_url: s.authorize_url,
+            token_url: s.token_url,
+            userinfo_url: s.userinfo_url,
+            scopes: s.scopes,
+            trust_email: s.trust_email,
+            domains: s.domains,
+            allow_private_network: s.allow_private_network,
+            claims: s.claims,
+            callback_url: c.callback_url,
+            source,
+        }
+    }
+}
+
+/// `oidc`, `github`: the name an enum has in the config file and in JSON.
+fn wire_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "-".into(),
+    }
+}
+
+/// A flow error as one line for the operator (a refusal's message, not its page title or Debug).
+fn flow_error(e: FlowError) -> String {
+    match e {
+        FlowError::Page { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+fn upstream_command(settings: &Settings, command: UpstreamCommand) -> Result<(), String> {
+    let (store, sealer) = open_store(settings).map_err(|e| e.to_string())?;
+    let registry = Registry {
+        store: store.as_ref(),
+        sealer: &sealer,
+        settings,
+    };
+    match command {
+        UpstreamCommand::Create(c) => {
+            let json = c.json;
+            let spec = upstream_spec(*c)?;
+            check_upstream_is_new(registry, &spec)?;
+            let id = spec.id.clone();
+            let created = upstreams::create(registry, spec).map_err(|e| match e {
+                FlowError::Store(StoreError::Conflict(_)) => {
+                    format!("the connection `{id}` or one of its domains already exists")
+                }
+                other => flow_error(other),
+            })?;
+            let line = UpstreamLine::new(settings, created);
+            if json {
+                print_json(&line);
+            } else {
+                println!(
+                    "created upstream connection {}\nkind:         {}\ndisplay name: {}\ncallback URL: {}\n\nRegister this callback URL as a redirect URI at the provider (in the settings of its client `{}`).",
+                    line.id,
+                    wire_name(&line.kind),
+                    line.display_name,
+                    line.callback_url,
+                    line.client_id
+                );
+            }
+        }
+        UpstreamCommand::List(f) => {
+            let lines: Vec<UpstreamLine> = upstreams::list_in(registry)
+                .map_err(flow_error)?
+                .into_iter()
+                .map(|c| UpstreamLine::new(settings, c))
+                .collect();
+            if f.json {
+                print_json(&lines);
+            } else {
+                for l in lines {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        l.id,
+                        wire_name(&l.kind),
+                        l.display_name,
+                        l.source
+                    );
+                }
+            }
+        }
+        UpstreamCommand::Show { id, json } => {
+            let c = upstreams::find_in(registry, &id)
+                .map_err(flow_error)?
+                .ok_or(format!("no upstream connection `{id}`"))?;
+            let secret = if c.spec.apple.is_some() {
+                "signed with the Apple key"
+            } else if secrecy::ExposeSecret::expose_secret(&c.spec.client_secret).is_empty() {
+                "not set"
+            } else {
+                "set"
+            };
+            let l = UpstreamLine::new(settings, c);
+            if json.json {
+                print_json(&l);
+            } else {
+                let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                let list = |v: &[String]| if v.is_empty() { "-".into() } else { v.join(" ") };
+                let m = &l.claims;
+                let claims: Vec<String> = [
+                    ("subject", &m.subject),
+                    ("email", &m.email),
+                    ("email_verified", &m.email_verified),
+                    ("name", &m.name),
+                    ("picture", &m.picture),
+                ]
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+                .collect();
+                println!(
+                    "id:                    {}\nkind:                  {}\npreset:                {}\ndisplay name:          {}\nclient_id:             {}\nclient secret:         {secret}\nissuer:                {}\nauthorize_url:         {}\ntoken_url:             {}\nuserinfo_url:          {}\nscopes:                {}\ntrust_email:           {}\ndomains:               {}\nallow_private_network: {}\nclaims:                {}\napple:                 {}\ncallback URL:          {}\nsource:                {}",
+                    l.id,
+                    wire_name(&l.kind),
+                    l.preset.as_ref().map(wire_name).unwrap_or_else(|| "-".into()),
+                    l.display_name,
+                    l.client_id,
+                    opt(&l.issuer),
+                    opt(&l.authorize_url),
+                    opt(&l.token_url),
+                    opt(&l.userinfo_url),
+                    list(&l.scopes),
+                    l.trust_email,
+                    list(&l.domains),
+                    l.allow_private_network,
+                    list(&claims),
+                    l.apple
+                        .as_ref()
+                        .map(|a| format!("team_id={} key_id={}", a.team_id, a.key_id))
+                        .unwrap_or_else(|| "-".into()),
+                    l.callback_url,
+                    l.source
+                );
+            }
+        }
+        UpstreamCommand::Delete { id } => {
+            if upstreams::is_from_config(settings, &id) {
+                return Err(format!(
+                    "the connection `{id}` is declared in the config file; remove it there"
+                ));
+            }
+            if !upstreams::delete(store.as_ref(), &id).map_err(|e| e.to_string())? {
+                return Err(format!("no upstream connection `{id}`"));
+            }
+            println!("deleted upstream connection {id} and the identities linked through it");
+        }
+    }
+    Ok(())
+}
+
+/// The spec the `upstream create` flags describe; refuses combinations the flags alone can get wrong.
+fn upstream_spec(c: UpstreamCreate) -> Result<UpstreamSpec, String> {
+    let preset = c.preset.map(|p| match p {
+        PresetArg::Google => Preset::Google,
+        PresetArg::Microsoft => Preset::Microsoft,
+        PresetArg::Github => Preset::Github,
+        PresetArg::Apple => Preset::Apple,
+        PresetArg::Gitlab => Preset::Gitlab,
+    });
+    let kind = match (c.kind, preset) {
+        (Some(KindArg::Oidc), _) => UpstreamKind::Oidc,
+        (Some(KindArg::Oauth2), _) => UpstreamKind::Oauth2,
+        (None, Some(p)) => presets::kind_of(p),
+        (None, None) => return Err("--kind is required (oidc or oauth2) unless --preset is given".into()),
+    };
+    if let Some(p) = preset
+        && presets::kind_of(p) != kind
+    {
+        return Err(format!(
+            "the {} preset is an {} provider, not {}",
+            wire_name(&p),
+            wire_name(&presets::kind_of(p)),
+            wire_name(&kind)
+        ));
+    }
+    let claims = ClaimMapping {
+        subject: c.claim_subject,
+        email: c.claim_email,
+        email_verified: c.claim_email_verified,
+        name: c.claim_name,
+        picture: c.claim_picture,
+    };
+    if kind == UpstreamKind::Oidc && claims != ClaimMapping::default() {
+        return Err(
+            "the --claim-* flags apply to oauth2 connections only (oidc reads the ID token's standard claims)"
+                .into(),
+        );
+    }
+    let apple = match (c.apple_team_id, c.apple_key_id, c.apple_private_key_file) {
+        (None, None, None) => None,
+        (Some(team_id), Some(key_id), Some(path)) => {
+            let pem = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read --apple-private-key-file {}: {e}", path.display()))?;
+            Some(AppleKey {
+                team_id,
+                key_id,
+                private_key: secrecy::SecretString::from(pem),
+            })
+        }
+        _ => {
+            return Err(
+                "Sign in with Apple needs all of --apple-team-id, --apple-key-id and --apple-private-key-file"
+                    .into(),
+            );
+        }
+    };
+    if preset == Some(Preset::Apple) && apple.is_none() {
+        return Err(
+            "the apple preset needs --apple-team-id, --apple-key-id and --apple-private-key-file".into(),
+        );
+    }
+    let client_secret = match (c.client_secret, c.client_secret_stdin) {
+        (Some(secret), false) => Some(secret),
+        (None, true) => {
+            let secret = read_stdin_line("the client secret")?;
+            if secret.is_empty() {
+                return Err("no client secret on standard input".into());
+            }
+            Some(secret)
+        }
+        (None, false) => None,
+        (Some(_), true) => return Err("give --client-secret or --client-secret-stdin, not both".into()),
+    };
+    let client_secret = match (client_secret, &apple) {
+        (Some(secret), None) => secret,
+        (None, Some(_)) => String::new(),
+        (None, None) => return Err("--client-secret or --client-secret-stdin is required".into()),
+        (Some(_), Some(_)) => {
+            return Err(
+                "a connection with an Apple key signs its own client secret: drop --client-secret".into(),
+            );
+        }
+    };
+    let mut domains: Vec<String> = Vec::new();
+    for d in c.domains {
+        let d = d.trim().to_lowercase();
+        if !domains.contains(&d) {
+            domains.push(d);
+        }
+    }
+    Ok(UpstreamSpec {
+        id: c.id,
+        kind,
+        preset,
+        display_name: c.display_name,
+        client_id: c.client_id,
+        client_secret: secrecy::SecretString::from(client_secret),
+        issuer: c.issuer,
+        authorize_url: c.authorize_url,
+        token_url: c.token_url,
+        userinfo_url: c.userinfo_url,
+        scopes: c
+            .scopes
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(String::from)
+            .collect(),
+        trust_email: c.trust_email,
+        domains,
+        allow_private_network: c.allow_private_network,
+        claims,
+        apple,
+    })
+}
+
+/// Refuses, with a message naming the clash, an invalid spec or an id or domain already in use (checked
+/// before `upstreams::create`, which audits the attempt first).
+fn check_upstream_is_new(r: Registry, spec: &UpstreamSpec) -> Result<(), String> {
+    crate::upstream::validate(spec).map_err(|e| format!("invalid connection: {e}"))?;
+    let id = &spec.id;
+    if upstreams::is_from_config(r.settings, id) {
+        return Err(format!("the connection `{id}` is declared in the config file"));
+    }
+    if r.store.find_upstream(id).map_err(|e| e.to_string())?.is_some() {
+        return Err(format!("an upstream connection `{id}` already exists"));
+    }
+    for domain in &spec.domains {
+        let in_config = r
+            .settings
+            .upstreams
+            .iter()
+            .find(|s| s.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)));
+        let owner = match in_config {
+            Some(s) => Some(s.id.clone()),
+            None => r
+                .store
+                .find_upstream_by_domain(domain)
+                .map_err(|e| e.to_string())?,
+        };
+        if let Some(owner) = owner {
+            return Err(format!(
+                "the domain `{domain}` is already claimed by the connection `{owner}`"
+            ));
         }
     }
     Ok(())

@@ -21,6 +21,38 @@ pub struct Settings {
     pub sessions: SessionSettings,
     pub rate_limits: RateLimitSettings,
     pub log: LogSettings,
+    pub federation: FederationSettings,
+    /// Upstream identity providers declared in the file (`[[upstreams]]`); more can be added by CLI.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstreams: Vec<crate::upstream::UpstreamSpec>,
+}
+
+/// Outbound requests to upstream providers (discovery, JWKS, token, userinfo).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationSettings {
+    /// Deadline for one whole outbound request, in seconds.
+    pub timeout: u64,
+    pub connect_timeout: u64,
+    /// Larger responses are refused.
+    pub max_response_bytes: u64,
+    /// How long an upstream's discovery document and JWKS are cached, in seconds (an unknown `kid`
+    /// refetches the JWKS once at any time).
+    pub metadata_ttl: u64,
+    /// How long a user has to come back from the upstream provider, in seconds.
+    pub state_ttl: u64,
+}
+
+impl Default for FederationSettings {
+    fn default() -> Self {
+        Self {
+            timeout: 10,
+            connect_timeout: 5,
+            max_response_bytes: 1024 * 1024,
+            metadata_ttl: 3600,
+            state_ttl: 600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +95,8 @@ pub struct RateLimitSettings {
     pub revoke_per_client: String,
     pub userinfo_per_ip: String,
     pub end_session_per_ip: String,
+    /// Sign-ins started at upstream providers and their callbacks, per IP.
+    pub upstream_per_ip: String,
 }
 
 impl Default for RateLimitSettings {
@@ -79,6 +113,7 @@ impl Default for RateLimitSettings {
             revoke_per_client: "1200/min".into(),
             userinfo_per_ip: "1200/min".into(),
             end_session_per_ip: "60/min".into(),
+            upstream_per_ip: "60/min".into(),
         }
     }
 }
@@ -238,6 +273,8 @@ impl Settings {
     /// As `load`, with the environment passed in (for tests).
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let mut merged = defaults_table();
+        // The only list of tables; absent from the defaults (and the example file) when empty.
+        merged.insert("upstreams".into(), Value::Array(Vec::new()));
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
@@ -323,6 +360,30 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError("log.format must be `text` or `json`".into()));
         }
+        for (name, value) in [
+            ("federation.timeout", self.federation.timeout),
+            ("federation.connect_timeout", self.federation.connect_timeout),
+            (
+                "federation.max_response_bytes",
+                self.federation.max_response_bytes,
+            ),
+            ("federation.state_ttl", self.federation.state_ttl),
+        ] {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be greater than 0")));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for spec in &self.upstreams {
+            crate::upstream::validate(spec)
+                .map_err(|e| ConfigError(format!("upstreams `{}`: {e}", spec.id)))?;
+            if !seen.insert(spec.id.as_str()) {
+                return Err(ConfigError(format!(
+                    "upstreams: id `{}` is declared twice",
+                    spec.id
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -338,7 +399,7 @@ impl Settings {
 
 impl RateLimitSettings {
     /// Every quota by its setting name.
-    pub fn quotas(&self) -> [(&'static str, &str); 9] {
+    pub fn quotas(&self) -> [(&'static str, &str); 10] {
         [
             ("authorize_per_ip", &self.authorize_per_ip),
             ("sign_in_per_ip", &self.sign_in_per_ip),
@@ -349,6 +410,7 @@ impl RateLimitSettings {
             ("revoke_per_client", &self.revoke_per_client),
             ("userinfo_per_ip", &self.userinfo_per_ip),
             ("end_session_per_ip", &self.end_session_per_ip),
+            ("upstream_per_ip", &self.upstream_per_ip),
         ]
     }
 }

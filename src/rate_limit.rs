@@ -65,10 +65,11 @@ pub enum LimitedAction {
     RevokePerClient,
     UserinfoPerIp,
     EndSessionPerIp,
+    UpstreamPerIp,
 }
 
 impl LimitedAction {
-    pub const ALL: [LimitedAction; 9] = [
+    pub const ALL: [LimitedAction; 10] = [
         LimitedAction::AuthorizePerIp,
         LimitedAction::SignInPerIp,
         LimitedAction::SignInPerAccount,
@@ -78,6 +79,7 @@ impl LimitedAction {
         LimitedAction::RevokePerClient,
         LimitedAction::UserinfoPerIp,
         LimitedAction::EndSessionPerIp,
+        LimitedAction::UpstreamPerIp,
     ];
 
     /// The setting name under `[rate_limits]`, also the label in logs and audit.
@@ -92,6 +94,7 @@ impl LimitedAction {
             LimitedAction::RevokePerClient => "revoke_per_client",
             LimitedAction::UserinfoPerIp => "userinfo_per_ip",
             LimitedAction::EndSessionPerIp => "end_session_per_ip",
+            LimitedAction::UpstreamPerIp => "upstream_per_ip",
         }
     }
 }

@@ -105,6 +105,7 @@ impl Application {
             sealer,
             auditor,
             hash_pool: Arc::new(crate::hash_pool::HashPool::for_this_machine()),
+            connectors: crate::upstream::Connectors::new(&settings.federation),
             settings: Arc::new(settings),
         };
         let port = listener

@@ -797,3 +797,534 @@ fn a_client_secret_is_rotated_once_shown_and_audited() {
             .contains("no client")
     );
 }
+
+// Upstream connections (`gatehouse upstream ...`).
+
+const UPSTREAM_SECRET: &str = "upstream-client-secret-do-not-print";
+
+/// `upstream create` arguments for a GitHub connection, plus `extra`.
+fn github_args<'a>(id: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "upstream",
+        "create",
+        "--id",
+        id,
+        "--preset",
+        "github",
+        "--display-name",
+        "GitHub",
+        "--client-id",
+        "gh-client",
+        "--client-secret",
+        UPSTREAM_SECRET,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// `upstream create` arguments for a plain OIDC connection at `https://<id>.example`, plus `extra`.
+fn oidc_args<'a>(id: &'a str, issuer: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "upstream",
+        "create",
+        "--id",
+        id,
+        "--kind",
+        "oidc",
+        "--issuer",
+        issuer,
+        "--display-name",
+        "Corp",
+        "--client-id",
+        "corp-client",
+        "--client-secret",
+        UPSTREAM_SECRET,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+fn upstream_ids(ws: &Workspace) -> Vec<String> {
+    ws.json(&["upstream", "list", "--json"])
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn upstream_create_with_a_preset_prints_the_callback_url_to_register() {
+    let ws = Workspace::new();
+    let args = [
+        "upstream",
+        "create",
+        "--id",
+        "google",
+        "--preset",
+        "google",
+        "--display-name",
+        "Google",
+        "--client-id",
+        "1234.apps.googleusercontent.com",
+        "--client-secret",
+        UPSTREAM_SECRET,
+    ];
+
+    let out = succeeded(
+        &args,
+        ws.run_with(&args, &[("GATEHOUSE__SERVER__ISSUER", "https://id.example.com/")]),
+    );
+
+    assert!(
+        out.contains("callback URL: https://id.example.com/upstream/google/callback"),
+        "{out}"
+    );
+    assert!(out.contains("Register this callback URL"), "{out}");
+    assert!(out.contains("oidc") && out.contains("Google"), "{out}");
+    assert!(!out.contains(UPSTREAM_SECRET), "{out}");
+    let shown = ws.json(&["upstream", "show", "google", "--json"]);
+    assert_eq!(shown["kind"], "oidc", "--kind comes from the preset: {shown}");
+    assert_eq!(shown["issuer"], "https://accounts.google.com");
+}
+
+#[test]
+fn an_upstream_is_created_listed_shown_and_deleted_without_printing_its_secret() {
+    let ws = Workspace::new();
+
+    let created = ws.json(&github_args(
+        "github",
+        &["--trust-email", "--domain", "Example.COM", "--json"],
+    ));
+
+    let expected = serde_json::json!({
+        "id": "github",
+        "kind": "oauth2",
+        "preset": "github",
+        "display_name": "GitHub",
+        "client_id": "gh-client",
+        "issuer": null,
+        "authorize_url": "https://github.com/login/oauth/authorize",
+        "token_url": "https://github.com/login/oauth/access_token",
+        "userinfo_url": "https://api.github.com/user",
+        "scopes": ["read:user", "user:email"],
+        "trust_email": true,
+        "domains": ["example.com"],
+        "allow_private_network": false,
+        "callback_url": "http://127.0.0.1:8080/upstream/github/callback",
+        "source": "database",
+    });
+    for (field, value) in expected.as_object().unwrap() {
+        assert_eq!(&created[field], value, "`{field}` in {created}");
+    }
+    let listed = ws.ok(&["upstream", "list"]);
+    assert_eq!(listed, "github\toauth2\tGitHub\tdatabase\n");
+    let listed_json = ws.json(&["upstream", "list", "--json"]);
+    assert_eq!(listed_json, serde_json::json!([created.clone()]));
+    let shown_json = ws.json(&["upstream", "show", "github", "--json"]);
+    assert_eq!(shown_json, created);
+    let shown = ws.ok(&["upstream", "show", "github"]);
+    assert!(
+        shown.contains("http://127.0.0.1:8080/upstream/github/callback")
+            && shown.contains("database")
+            && shown.contains("example.com"),
+        "{shown}"
+    );
+    for out in [
+        created.to_string(),
+        listed,
+        listed_json.to_string(),
+        shown_json.to_string(),
+        shown,
+    ] {
+        assert!(!out.contains(UPSTREAM_SECRET), "the secret was printed: {out}");
+    }
+    let db = std::fs::read(ws.path().join("data/gatehouse.db")).unwrap();
+    assert!(
+        !db.windows(UPSTREAM_SECRET.len())
+            .any(|w| w == UPSTREAM_SECRET.as_bytes()),
+        "the secret is stored sealed"
+    );
+
+    let deleted = ws.ok(&["upstream", "delete", "github"]);
+
+    assert!(
+        deleted.contains("deleted upstream connection github"),
+        "{deleted}"
+    );
+    assert!(upstream_ids(&ws).is_empty());
+    assert!(
+        ws.fails(&["upstream", "show", "github"])
+            .contains("no upstream connection `github`")
+    );
+    assert!(
+        ws.fails(&["upstream", "delete", "github"])
+            .contains("no upstream connection `github`")
+    );
+    let export = ws.ok(&["audit", "export"]);
+    let events: Vec<String> = export
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(events, vec!["upstream.created", "upstream.deleted"]);
+    assert!(!export.contains(UPSTREAM_SECRET));
+}
+
+#[test]
+fn an_upstream_id_is_used_once() {
+    let ws = Workspace::new();
+    ws.ok(&github_args("github", &[]));
+
+    let refused = ws.fails(&github_args("github", &[]));
+
+    assert!(refused.contains("`github` already exists"), "{refused}");
+    assert_eq!(upstream_ids(&ws), vec!["github"]);
+}
+
+#[test]
+fn invalid_upstreams_are_refused_with_a_reason_and_nothing_is_created() {
+    let ws = Workspace::new();
+    let oauth2_without_token_url = [
+        "upstream",
+        "create",
+        "--id",
+        "custom",
+        "--kind",
+        "oauth2",
+        "--display-name",
+        "Custom",
+        "--client-id",
+        "c",
+        "--client-secret",
+        "s",
+        "--authorize-url",
+        "https://auth.example/authorize",
+        "--userinfo-url",
+        "https://auth.example/user",
+    ];
+    let no_kind = [
+        "upstream",
+        "create",
+        "--id",
+        "x",
+        "--issuer",
+        "https://x.example",
+        "--display-name",
+        "X",
+        "--client-id",
+        "c",
+        "--client-secret",
+        "s",
+    ];
+    let no_secret = [
+        "upstream",
+        "create",
+        "--id",
+        "x",
+        "--preset",
+        "google",
+        "--display-name",
+        "X",
+        "--client-id",
+        "c",
+    ];
+    let mut unknown_preset = github_args("x", &[]);
+    unknown_preset[5] = "myspace";
+    let cases: Vec<(Vec<&str>, &[&str])> = vec![
+        (
+            oidc_args("Bad Id!", "https://login.corp.example", &[]),
+            &["id must be", "a-z"],
+        ),
+        (
+            oidc_args("corp", "http://login.corp.example", &[]),
+            &["issuer must be https", "allow_private_network"],
+        ),
+        (oidc_args("corp", "not a url", &[]), &["issuer is not a URL"]),
+        (oauth2_without_token_url.to_vec(), &["token_url is required"]),
+        (
+            unknown_preset,
+            &["myspace", "google", "microsoft", "github", "apple", "gitlab"],
+        ),
+        (no_kind.to_vec(), &["--kind is required"]),
+        (no_secret.to_vec(), &["--client-secret"]),
+        (
+            github_args("x", &["--kind", "oidc"]),
+            &["github preset is an oauth2 provider"],
+        ),
+        (
+            oidc_args("corp", "https://login.corp.example", &["--claim-subject", "id"]),
+            &["oauth2 connections only"],
+        ),
+        (
+            oidc_args(
+                "corp",
+                "https://login.corp.example",
+                &["--domain", "not a domain"],
+            ),
+            &["is not an email domain"],
+        ),
+        (
+            oidc_args("corp", "https://login.corp.example", &["--apple-team-id", "T"]),
+            &["--apple-key-id"],
+        ),
+    ];
+
+    for (args, expected) in cases {
+        let stderr = ws.fails(&args);
+        for e in expected {
+            assert!(stderr.contains(e), "{args:?}: `{e}` not in {stderr}");
+        }
+        assert!(!stderr.contains("Page {"), "a message, not Debug: {stderr}");
+    }
+
+    assert!(upstream_ids(&ws).is_empty());
+    let export = ws.ok(&["audit", "export"]);
+    assert_eq!(export, "", "refusals are not recorded as creations");
+    ws.ok(&oidc_args(
+        "corp",
+        "http://127.0.0.1:9999",
+        &["--allow-private-network"],
+    ));
+    assert_eq!(upstream_ids(&ws), vec!["corp"]);
+}
+
+#[test]
+fn an_oauth2_upstream_takes_its_endpoints_and_claim_mapping_from_flags() {
+    let ws = Workspace::new();
+
+    let created = ws.json(&[
+        "upstream",
+        "create",
+        "--id",
+        "forge",
+        "--kind",
+        "oauth2",
+        "--display-name",
+        "Forge",
+        "--client-id",
+        "c",
+        "--client-secret",
+        "s",
+        "--authorize-url",
+        "https://forge.example/oauth/authorize",
+        "--token-url",
+        "https://forge.example/oauth/token",
+        "--userinfo-url",
+        "https://forge.example/api/me",
+        "--scope",
+        "read_user",
+        "--scope",
+        "email",
+        "--claim-subject",
+        "user_id",
+        "--claim-email",
+        "mail",
+        "--claim-email-verified",
+        "mail_confirmed",
+        "--claim-name",
+        "full_name",
+        "--claim-picture",
+        "avatar",
+        "--json",
+    ]);
+
+    assert_eq!(created["kind"], "oauth2");
+    assert_eq!(created["preset"], Value::Null);
+    assert_eq!(created["scopes"], serde_json::json!(["read_user", "email"]));
+    assert_eq!(
+        created["claims"],
+        serde_json::json!({
+            "subject": "user_id",
+            "email": "mail",
+            "email_verified": "mail_confirmed",
+            "name": "full_name",
+            "picture": "avatar",
+        })
+    );
+    assert_eq!(ws.json(&["upstream", "show", "forge", "--json"]), created);
+}
+
+#[test]
+fn an_email_domain_is_claimed_by_one_upstream_only() {
+    let ws = Workspace::new();
+    ws.ok(&oidc_args(
+        "corp",
+        "https://login.corp.example",
+        &["--domain", "corp.example"],
+    ));
+
+    let refused = ws.fails(&oidc_args(
+        "other",
+        "https://login.other.example",
+        &["--domain", "other.example", "--domain", "CORP.example"],
+    ));
+
+    assert!(
+        refused.contains("corp.example") && refused.contains("`corp`"),
+        "{refused}"
+    );
+    assert_eq!(upstream_ids(&ws), vec!["corp"]);
+    ws.ok(&["upstream", "delete", "corp"]);
+    ws.ok(&oidc_args(
+        "other",
+        "https://login.other.example",
+        &["--domain", "corp.example"],
+    ));
+}
+
+#[test]
+fn an_upstream_from_the_config_file_is_listed_as_config_and_cannot_be_deleted() {
+    let ws = Workspace::new();
+    std::fs::write(
+        ws.path().join("gatehouse.toml"),
+        format!(
+            "[[upstreams]]\nid = \"corp\"\nkind = \"oidc\"\ndisplay_name = \"Corp SSO\"\nissuer = \"https://login.corp.example\"\nclient_id = \"corp-client\"\nclient_secret = \"{UPSTREAM_SECRET}\"\ndomains = [\"corp.example\"]\n"
+        ),
+    )
+    .unwrap();
+    fn with_config<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = vec!["--config", "gatehouse.toml"];
+        all.extend_from_slice(args);
+        all
+    }
+    ws.ok(&with_config(&github_args("github", &[])));
+
+    let listed = ws.ok(&with_config(&["upstream", "list"]));
+
+    assert_eq!(
+        listed,
+        "corp\toidc\tCorp SSO\tconfig\ngithub\toauth2\tGitHub\tdatabase\n"
+    );
+    let shown = ws.json(&with_config(&["upstream", "show", "corp", "--json"]));
+    assert_eq!(shown["source"], "config");
+    assert_eq!(
+        shown["callback_url"],
+        "http://127.0.0.1:8080/upstream/corp/callback"
+    );
+    let shown_text = ws.ok(&with_config(&["upstream", "show", "corp"]));
+    assert!(
+        shown_text.contains("config") && shown_text.contains("/upstream/corp/callback"),
+        "{shown_text}"
+    );
+    assert!(!shown_text.contains(UPSTREAM_SECRET) && !shown.to_string().contains(UPSTREAM_SECRET));
+    let refused = ws.fails(&with_config(&["upstream", "delete", "corp"]));
+    assert!(
+        refused.contains("declared in the config file; remove it there"),
+        "{refused}"
+    );
+    let same_id = ws.fails(&with_config(&oidc_args("corp", "https://x.example", &[])));
+    assert!(same_id.contains("declared in the config file"), "{same_id}");
+    let same_domain = ws.fails(&with_config(&oidc_args(
+        "corp2",
+        "https://x.example",
+        &["--domain", "corp.example"],
+    )));
+    assert!(
+        same_domain.contains("corp.example") && same_domain.contains("`corp`"),
+        "{same_domain}"
+    );
+    assert_eq!(ws.ok(&with_config(&["upstream", "list"])).lines().count(), 2);
+}
+
+#[test]
+fn an_upstream_client_secret_is_read_from_stdin() {
+    let ws = Workspace::new();
+    let args = [
+        "upstream",
+        "create",
+        "--id",
+        "github",
+        "--preset",
+        "github",
+        "--display-name",
+        "GitHub",
+        "--client-id",
+        "gh-client",
+        "--client-secret-stdin",
+    ];
+
+    let out = succeeded(&args, ws.run_stdin(&args, &format!("{UPSTREAM_SECRET}\n")));
+
+    assert!(out.contains("/upstream/github/callback"), "{out}");
+    assert!(!out.contains(UPSTREAM_SECRET));
+    let shown = ws.ok(&["upstream", "show", "github"]);
+    assert!(
+        shown.contains("client secret:") && shown.contains("set"),
+        "{shown}"
+    );
+    assert!(!shown.contains(UPSTREAM_SECRET));
+    let mut empty = args.to_vec();
+    empty[3] = "github2";
+    let refused = failed(&empty, ws.run_stdin(&empty, "\n"));
+    assert!(refused.contains("no client secret"), "{refused}");
+    let mut both = empty.clone();
+    both.extend(["--client-secret", "x"]);
+    failed(&both, ws.run_stdin(&both, "y\n"));
+    assert_eq!(upstream_ids(&ws), vec!["github"]);
+}
+
+#[test]
+fn an_apple_upstream_reads_its_key_from_a_file_and_needs_no_secret() {
+    use base64::Engine;
+    let ws = Workspace::new();
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    let body = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    std::fs::write(
+        ws.path().join("AuthKey_KEY123.p8"),
+        format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"),
+    )
+    .unwrap();
+    std::fs::write(ws.path().join("garbage.p8"), "not a key").unwrap();
+    let apple = |key_file: &'static str| {
+        vec![
+            "upstream",
+            "create",
+            "--id",
+            "apple",
+            "--preset",
+            "apple",
+            "--display-name",
+            "Apple",
+            "--client-id",
+            "com.example.web",
+            "--apple-team-id",
+            "TEAM123",
+            "--apple-key-id",
+            "KEY123",
+            "--apple-private-key-file",
+            key_file,
+        ]
+    };
+
+    let bad_key = ws.fails(&apple("garbage.p8"));
+    let missing = ws.fails(&apple("missing.p8"));
+    let mut without_key = apple("x")[..10].to_vec();
+    without_key.extend(["--client-secret", "s"]);
+    let no_key = ws.fails(&without_key);
+    let mut created_args = apple("AuthKey_KEY123.p8");
+    created_args.push("--json");
+    let created = ws.json(&created_args);
+
+    assert!(bad_key.contains("apple.private_key"), "{bad_key}");
+    assert!(missing.contains("missing.p8"), "{missing}");
+    assert!(no_key.contains("--apple-private-key-file"), "{no_key}");
+    assert_eq!(created["kind"], "oidc");
+    assert_eq!(created["issuer"], "https://appleid.apple.com");
+    assert_eq!(
+        created["apple"],
+        serde_json::json!({ "team_id": "TEAM123", "key_id": "KEY123" })
+    );
+    let shown = ws.ok(&["upstream", "show", "apple"]);
+    assert!(shown.contains("team_id=TEAM123"), "{shown}");
+    let printed = format!("{created}{shown}");
+    assert!(!printed.contains(&body[..40]), "the key is never printed");
+}

@@ -6,6 +6,7 @@ use tracing::instrument;
 
 use super::browser::{Browser, SignedIn, signed_in};
 use super::{FlowError, Provider, now};
+use crate::audit::Origin;
 use crate::crypto::{random_id, random_token, sha256_b64};
 use crate::protocol::authorize::{AuthorizationRequest, AuthorizationResponse, AuthorizeError};
 use crate::protocol::params::Params;
@@ -21,6 +22,8 @@ pub enum Next {
     Login(String),
     /// To the consent page for this pending request.
     Consent(String),
+    /// To an upstream provider's authorization endpoint (the `connection` parameter).
+    Upstream(String),
 }
 
 /// A pending request as stored: the validated request and when it was made.
@@ -116,6 +119,26 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
         if req.prompt.none {
             return fail(ErrorCode::LoginRequired, "the user is not signed in");
         }
+        if let Some(connection) = req.connection.clone() {
+            if super::upstreams::find(p, &connection)?.is_none() {
+                return fail(ErrorCode::InvalidRequest, "unknown connection");
+            }
+            save_pending(p, &mut pending, browser)?;
+            let purpose = super::federation::Purpose::SignIn {
+                request_id: pending.id.clone(),
+                link_proof: None,
+            };
+            let hint = pending.request.login_hint.clone();
+            let url = super::federation::start(
+                p,
+                &connection,
+                purpose,
+                hint.as_deref(),
+                browser,
+                &Origin::default(),
+            )?;
+            return Ok(Next::Upstream(url));
+        }
         save_pending(p, &mut pending, browser)?;
         return Ok(Next::Login(pending.id));
     }
@@ -187,6 +210,7 @@ pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, F
         auth_time: s.session.auth_time,
         acr: (!req.acr_values.is_empty()).then(|| ACR_PASSWORD.to_string()),
         amr: s.session.amr.clone(),
+        idp: s.session.idp.clone(),
         created_at: at,
         expires_at: at + p.settings.tokens.authorization_code_ttl as i64,
     })?;

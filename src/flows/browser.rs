@@ -45,7 +45,14 @@ pub fn signed_in(p: &Provider, browser: &Browser) -> Result<Option<SignedIn>, Fl
 
 /// Starts a fresh session (a new id at every sign-in, so a planted id is worthless) and ends the
 /// previous one. Returns the new cookie value.
-pub fn start_session(p: &Provider, browser: &Browser, user: &User, amr: &str) -> Result<String, FlowError> {
+/// `amr` lists the methods used (RFC 8176); `idp` names the upstream connection, if any.
+pub fn start_session(
+    p: &Provider,
+    browser: &Browser,
+    user: &User,
+    amr: &str,
+    idp: Option<&str>,
+) -> Result<String, FlowError> {
     if let Some(old) = &browser.session_id {
         p.store.delete_session(&sha256_b64(old))?;
     }
@@ -56,6 +63,7 @@ pub fn start_session(p: &Provider, browser: &Browser, user: &User, amr: &str) ->
         user_id: user.id.clone(),
         auth_time: at,
         amr: amr.to_string(),
+        idp: idp.map(str::to_string),
         created_at: at,
         expires_at: at + p.settings.sessions.ttl as i64,
     })?;

@@ -5,14 +5,20 @@ use tracing::instrument;
 
 use super::authorize::{Next, load_pending, resume_after_sign_in};
 use super::browser::{Browser, start_session};
-use super::{FlowError, Provider, now};
+use super::federation::{self, Purpose};
+use super::{FlowError, Provider, now, upstreams};
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::crypto::{dummy_password_hash, verify_password};
+use crate::store::User;
 
 /// What the login page shows.
 pub struct LoginView {
     pub client_name: String,
     pub login_hint: String,
+    /// Upstream sign-in buttons: (connection id, display name).
+    pub upstreams: Vec<(String, String)>,
+    /// Some connection claims email domains: ask for the email first (home-realm discovery).
+    pub identifier_first: bool,
 }
 
 pub enum LoginOutcome {
@@ -24,9 +30,12 @@ pub enum LoginOutcome {
 
 pub fn show(p: &Provider, request_id: &str, browser: &Browser) -> Result<LoginView, FlowError> {
     let pending = load_pending(p, request_id, browser)?;
+    let (upstreams, identifier_first) = login_options(p);
     Ok(LoginView {
         client_name: pending.client.name,
         login_hint: pending.request.login_hint.unwrap_or_default(),
+        upstreams,
+        identifier_first,
     })
 }
 
@@ -40,6 +49,33 @@ pub fn submit(
     origin: &Origin,
 ) -> Result<LoginOutcome, FlowError> {
     let pending = load_pending(p, request_id, browser)?;
+    let view = |p: &Provider| LoginView {
+        client_name: pending.client.name.clone(),
+        login_hint: email.to_string(),
+        upstreams: upstream_buttons(p),
+        identifier_first: false,
+    };
+    let Some(user) = check_password(p, email, password, Some(&pending.client.id), origin)? else {
+        return Ok(LoginOutcome::Failed(view(p)));
+    };
+    let session_id = start_session(p, browser, &user, "pwd", None)?;
+    let signed_in = Browser {
+        binding_id: browser.binding_id.clone(),
+        session_id: Some(session_id.clone()),
+    };
+    let next = resume_after_sign_in(p, request_id, &signed_in)?;
+    Ok(LoginOutcome::SignedIn { session_id, next })
+}
+
+/// Checks an email and password on the bounded hashing pool and audits the attempt. Unknown accounts
+/// and accounts without a password cost the same hash as a wrong password.
+pub fn check_password(
+    p: &Provider,
+    email: &str,
+    password: &str,
+    client_id: Option<&str>,
+    origin: &Origin,
+) -> Result<Option<User>, FlowError> {
     let user = p.store.find_user_by_email(email.trim())?;
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let (phc, typed) = (
@@ -52,9 +88,10 @@ pub fn submit(
         .run(check)
         .map_err(|_| FlowError::Overloaded("password hashing"))?
         && hash.is_some();
-    let event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
-        .origin(origin)
-        .client(&pending.client.id);
+    let mut event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, now()).origin(origin);
+    if let Some(client_id) = client_id {
+        event = event.client(client_id);
+    }
     let Some(user) = user.clone().filter(|_| valid) else {
         let reason = match (&user, hash) {
             (None, _) => "unknown_account",
@@ -65,10 +102,7 @@ pub fn submit(
         failed.outcome = Outcome::Failure;
         failed.subject = user.as_ref().map(|u| u.id.clone());
         p.auditor.record(failed)?;
-        return Ok(LoginOutcome::Failed(LoginView {
-            client_name: pending.client.name,
-            login_hint: email.to_string(),
-        }));
+        return Ok(None);
     };
     p.auditor.record(
         event
@@ -76,11 +110,64 @@ pub fn submit(
             .subject(&user.id)
             .detail(serde_json::json!({ "method": "pwd" })),
     )?;
-    let session_id = start_session(p, browser, &user, "pwd")?;
-    let signed_in = Browser {
-        binding_id: browser.binding_id.clone(),
-        session_id: Some(session_id.clone()),
-    };
-    let next = resume_after_sign_in(p, request_id, &signed_in)?;
-    Ok(LoginOutcome::SignedIn { session_id, next })
+    Ok(Some(user))
+}
+
+/// The sign-in buttons of every upstream connection, (id, display name), and whether any connection
+/// claims email domains. A broken connection must not take password sign-in down with it.
+pub fn login_options(p: &Provider) -> (Vec<(String, String)>, bool) {
+    match upstreams::list(p) {
+        Ok(all) => (
+            all.iter()
+                .map(|c| (c.id().to_string(), c.name().to_string()))
+                .collect(),
+            all.iter().any(|c| !c.spec.domains.is_empty()),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream connections could not be listed");
+            (Vec::new(), false)
+        }
+    }
+}
+
+/// The sign-in buttons alone.
+pub fn upstream_buttons(p: &Provider) -> Vec<(String, String)> {
+    login_options(p).0
+}
+
+/// Identifier-first sign-in: an email whose domain a connection claims goes straight to that provider
+/// (home-realm discovery); any other email continues with the password step.
+pub enum Identified {
+    Upstream(String),
+    Password(LoginView),
+}
+
+#[instrument(skip_all)]
+pub fn identify(
+    p: &Provider,
+    request_id: &str,
+    email: &str,
+    browser: &Browser,
+    origin: &Origin,
+) -> Result<Identified, FlowError> {
+    let pending = load_pending(p, request_id, browser)?;
+    if let Some(conn) = upstreams::for_email(p, email)? {
+        let purpose = Purpose::SignIn {
+            request_id: request_id.to_string(),
+            link_proof: None,
+        };
+        let url = federation::start(p, conn.id(), purpose, Some(email.trim()), browser, origin)?;
+        return Ok(Identified::Upstream(url));
+    }
+    Ok(Identified::Password(LoginView {
+        client_name: pending.client.name,
+        login_hint: email.trim().to_string(),
+        upstreams: upstream_buttons(p),
+        identifier_first: false,
+    }))
+}
+
+/// Checks that a pending request exists for this browser (before leaving for an upstream).
+pub fn load_pending_for(p: &Provider, request_id: &str, browser: &Browser) -> Result<(), FlowError> {
+    load_pending(p, request_id, browser).map(|_| ())
 }

@@ -1,15 +1,19 @@
 //! Use cases: load → decide (protocol) → persist. No actix types; every flow is synchronous and runs
 //! on the blocking pool, so one flow is one hop off the async workers. Only flows read the clock.
 
+pub mod account;
 pub mod admin;
 pub mod authorize;
 pub mod browser;
 pub mod consent;
+pub mod federation;
 pub mod introspect;
+pub mod link;
 pub mod login;
 pub mod logout;
 pub mod revoke;
 pub mod token;
+pub mod upstreams;
 pub mod userinfo;
 
 use std::sync::Arc;
@@ -31,6 +35,8 @@ pub struct Provider {
     pub auditor: Auditor,
     /// Bounds concurrent password hashing (see `hash_pool`).
     pub hash_pool: Arc<crate::hash_pool::HashPool>,
+    /// Upstream identity providers (the real connectors, or a fake in tests).
+    pub connectors: Arc<dyn crate::upstream::UpstreamProvider>,
 }
 
 impl Provider {
@@ -68,6 +74,14 @@ pub enum FlowError {
     /// The server is saturated (e.g. password hashing): 503, try again shortly.
     #[error("overloaded: {0}")]
     Overloaded(&'static str),
+    /// A sign-in at an upstream provider failed: the error page naming the provider, with this status
+    /// (400 bad callback, 502 invalid or unreachable upstream, 504 upstream timeout).
+    #[error("sign-in with {provider} failed ({status}): {message}")]
+    Upstream {
+        provider: String,
+        status: u16,
+        message: String,
+    },
     /// Over a rate limit: retry after this many seconds.
     #[error("rate limited ({action}); retry after {retry_after} s")]
     RateLimited { action: &'static str, retry_after: u64 },

@@ -151,7 +151,7 @@ fn authorization_code(
             &grant.grant_id,
             &grant.user_id,
             &grant.scope,
-            auth_of(grant.auth_time, &grant.acr, &grant.amr),
+            auth_of(grant.auth_time, &grant.acr, &grant.amr, &grant.idp),
             at,
             None,
         );
@@ -170,7 +170,7 @@ fn authorization_code(
         Redemption::Invalid => return Err(OAuthError::invalid_grant("the code is invalid or expired").into()),
     };
     let (jti, refresh) = issued.expect("issued with the grant");
-    let auth = auth_of(grant.auth_time, &grant.acr, &grant.amr);
+    let auth = auth_of(grant.auth_time, &grant.acr, &grant.amr, &grant.idp);
     let scopes = scope::parse(&grant.scope);
     let response = respond(
         p,
@@ -216,7 +216,7 @@ fn refresh(
                 ));
                 return None;
             }
-            let auth = auth_of(current.auth_time, &current.acr, &current.amr);
+            let auth = auth_of(current.auth_time, &current.acr, &current.amr, &current.idp);
             let (record, refresh) = issue_record(
                 p,
                 client,
@@ -246,7 +246,7 @@ fn refresh(
         }
     };
     let (jti, refresh, scopes) = issued.expect("issued with the grant");
-    let auth = auth_of(current.auth_time, &current.acr, &current.amr);
+    let auth = auth_of(current.auth_time, &current.acr, &current.amr, &current.idp);
     let response = respond(
         p,
         client,
@@ -308,11 +308,12 @@ fn client_credentials(
     Ok((response, client.id.clone()))
 }
 
-fn auth_of(auth_time: i64, acr: &Option<String>, amr: &str) -> Authentication {
+fn auth_of(auth_time: i64, acr: &Option<String>, amr: &str, idp: &Option<String>) -> Authentication {
     Authentication {
         auth_time,
         acr: acr.clone(),
         amr: amr.split_whitespace().map(str::to_string).collect(),
+        idp: idp.clone(),
     }
 }
 
@@ -344,6 +345,7 @@ fn issue_record(
             auth_time: auth.auth_time,
             acr: auth.acr.clone(),
             amr: auth.amr.join(" "),
+            idp: auth.idp.clone(),
             created_at: at,
             expires_at: (at + t.refresh_token_idle_ttl as i64).min(grant_expires_at),
             grant_expires_at,

@@ -94,6 +94,9 @@ pub struct AuthorizationRequest {
     pub id_token_hint: Option<String>,
     pub acr_values: Vec<String>,
     pub ui_locales: Option<String>,
+    /// Gatehouse extension: sign in through this upstream connection, skipping the chooser.
+    #[serde(default)]
+    pub connection: Option<String>,
 }
 
 /// Why a request was refused, and whether it is safe to tell the client by redirect.
@@ -202,6 +205,7 @@ impl AuthorizationRequest {
             id_token_hint: params.get("id_token_hint").map(str::to_string),
             acr_values: params.get("acr_values").map(scope::parse).unwrap_or_default(),
             ui_locales: params.get("ui_locales").map(str::to_string),
+            connection: params.get("connection").map(str::to_string),
         })
     }
 

@@ -14,8 +14,10 @@ use crate::store::User;
 pub struct Authentication {
     pub auth_time: i64,
     pub acr: Option<String>,
-    /// RFC 8176 method references, e.g. `pwd`.
+    /// RFC 8176 method references, e.g. `pwd`, `fed`.
     pub amr: Vec<String>,
+    /// The upstream connection the user signed in through (the `idp` claim), if any.
+    pub idp: Option<String>,
 }
 
 /// The claims of a user released for `scopes` (OIDC Core §5.4). Absent values are omitted.
@@ -63,6 +65,9 @@ pub fn id_token_claims(input: IdTokenInput<'_>) -> Value {
     if !input.authentication.amr.is_empty() {
         claims.insert("amr".into(), json!(input.authentication.amr));
     }
+    if let Some(idp) = &input.authentication.idp {
+        claims.insert("idp".into(), json!(idp));
+    }
     if let Some((token, alg)) = input.access_token {
         claims.insert("at_hash".into(), json!(at_hash(token, alg)));
     }
@@ -109,6 +114,12 @@ pub fn access_token_claims(input: AccessTokenInput<'_>) -> Value {
         map.insert("auth_time".into(), json!(auth.auth_time));
         if let Some(acr) = &auth.acr {
             map.insert("acr".into(), json!(acr));
+        }
+        if !auth.amr.is_empty() {
+            map.insert("amr".into(), json!(auth.amr));
+        }
+        if let Some(idp) = &auth.idp {
+            map.insert("idp".into(), json!(idp));
         }
     }
     claims

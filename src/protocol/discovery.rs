@@ -28,7 +28,7 @@ pub fn metadata(issuer: &str) -> Value {
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "acr_values_supported": [crate::protocol::ACR_PASSWORD],
         "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash",
+            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "idp", "azp", "at_hash",
             "name", "updated_at", "email", "email_verified"
         ],
         "claims_parameter_supported": false,

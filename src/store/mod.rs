@@ -116,6 +116,64 @@ pub trait KeyStore: Send + Sync {
     fn insert_current_key(&self, key: &StoredKey, now: i64) -> Result<(), StoreError>;
 }
 
+pub trait UpstreamStore: Send + Sync {
+    /// Inserts a connection and its domains in one transaction; `Conflict` if the id or a domain is taken.
+    fn create_upstream(&self, upstream: &StoredUpstream) -> Result<(), StoreError>;
+    fn find_upstream(&self, id: &str) -> Result<Option<StoredUpstream>, StoreError>;
+    fn list_upstreams(&self) -> Result<Vec<StoredUpstream>, StoreError>;
+    /// Deletes a connection, its domains and every identity linked through it; false if absent.
+    fn delete_upstream(&self, id: &str) -> Result<bool, StoreError>;
+    /// The stored connection that claims this (lower-cased) email domain.
+    fn find_upstream_by_domain(&self, domain: &str) -> Result<Option<String>, StoreError>;
+}
+
+pub trait IdentityStore: Send + Sync {
+    fn find_identity(&self, connection_id: &str, subject: &str) -> Result<Option<Identity>, StoreError>;
+    fn list_identities(&self, user_id: &str) -> Result<Vec<Identity>, StoreError>;
+    /// Links an identity; `Conflict` if this (connection, subject) is already linked to anyone.
+    fn link_identity(&self, identity: &Identity) -> Result<(), StoreError>;
+    /// Creates a user and links their first identity in one transaction (just-in-time provisioning);
+    /// `Conflict` if the email or the identity is taken.
+    fn create_user_with_identity(&self, user: &User, identity: &Identity) -> Result<(), StoreError>;
+    /// Records a sign-in through an identity (time and the email asserted this time).
+    fn touch_identity(
+        &self,
+        connection_id: &str,
+        subject: &str,
+        email: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Unlinks one of this user's identities; false if it was not linked to them.
+    fn unlink_identity(&self, user_id: &str, connection_id: &str, subject: &str) -> Result<bool, StoreError>;
+}
+
+pub trait FederationStateStore: Send + Sync {
+    fn create_upstream_state(&self, state: &UpstreamState) -> Result<(), StoreError>;
+    /// Consumes a state: returns and deletes it only if it exists, belongs to this browser and has not
+    /// expired. Of concurrent callers at most one gets it.
+    fn take_upstream_state(
+        &self,
+        state_hash: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<UpstreamState>, StoreError>;
+    fn create_link_proof(&self, proof: &LinkProof) -> Result<(), StoreError>;
+    /// Reads a proof (for the page that asks the user to sign in), only for its browser, unexpired.
+    fn find_link_proof(
+        &self,
+        id_hash: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<LinkProof>, StoreError>;
+    /// Consumes a proof exactly like `take_upstream_state`.
+    fn take_link_proof(
+        &self,
+        id_hash: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<LinkProof>, StoreError>;
+}
+
 pub trait HealthCheck: Send + Sync {
     /// Succeeds when the database answers a trivial query.
     fn ping(&self) -> Result<(), StoreError>;
@@ -145,6 +203,9 @@ pub trait Store:
     + ConsentStore
     + KeyStore
     + AuditStore
+    + UpstreamStore
+    + IdentityStore
+    + FederationStateStore
     + HealthCheck
 {
 }
@@ -157,6 +218,9 @@ impl<T> Store for T where
         + ConsentStore
         + KeyStore
         + AuditStore
+        + UpstreamStore
+        + IdentityStore
+        + FederationStateStore
         + HealthCheck
 {
 }

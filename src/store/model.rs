@@ -52,6 +52,8 @@ pub struct Session {
     pub auth_time: i64,
     /// Space-separated RFC 8176 method references.
     pub amr: String,
+    /// The upstream connection the user signed in through, if any (the `idp` claim).
+    pub idp: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -81,6 +83,8 @@ pub struct AuthorizationCode {
     pub auth_time: i64,
     pub acr: Option<String>,
     pub amr: String,
+    /// The upstream connection the user signed in through, if any (the `idp` claim).
+    pub idp: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -95,6 +99,8 @@ pub struct RefreshToken {
     pub auth_time: i64,
     pub acr: Option<String>,
     pub amr: String,
+    /// The upstream connection the user signed in through, if any (the `idp` claim).
+    pub idp: Option<String>,
     pub created_at: i64,
     /// Idle expiry of this token.
     pub expires_at: i64,
@@ -143,4 +149,58 @@ pub struct StoredKey {
     pub public_jwk: String,
     pub created_at: i64,
     pub retired_at: Option<i64>,
+}
+
+/// An upstream connection created by CLI. `spec` is the `UpstreamSpec` as JSON without secrets;
+/// `secrets` is the client secret (and Apple key) sealed with the encryption key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredUpstream {
+    pub id: String,
+    pub spec: String,
+    pub secrets: Vec<u8>,
+    /// Lower-cased email domains this connection claims.
+    pub domains: Vec<String>,
+    pub created_at: i64,
+}
+
+/// An upstream identity linked to a local user, keyed by (connection, upstream subject).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Identity {
+    pub connection_id: String,
+    pub subject: String,
+    pub user_id: String,
+    /// The email the upstream asserted at the last sign-in (informational, never a key).
+    pub email: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+}
+
+/// A sign-in in flight at an upstream provider, keyed by the SHA-256 of the `state` sent there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamState {
+    pub state_hash: String,
+    pub browser_hash: String,
+    pub connection_id: String,
+    /// What to do on return (JSON, owned by the federation flow).
+    pub purpose: String,
+    /// The nonce and PKCE verifier, sealed.
+    pub secrets: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Permission to link one exact upstream identity to `user_id` once this browser proves control of
+/// that account. Single use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkProof {
+    pub id_hash: String,
+    pub browser_hash: String,
+    pub connection_id: String,
+    pub subject: String,
+    pub user_id: String,
+    pub email: Option<String>,
+    /// The authorization request to continue afterwards.
+    pub request_id: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
 }

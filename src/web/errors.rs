@@ -188,6 +188,9 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         match &self.0 {
             FlowError::Page { .. } | FlowError::OAuth(_) => StatusCode::BAD_REQUEST,
+            FlowError::Upstream { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
             FlowError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             FlowError::Store(StoreError::Unavailable(_)) | FlowError::Overloaded(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -212,6 +215,9 @@ impl ResponseError for PageError {
         }
         let (title, message) = match &self.0 {
             FlowError::Page { title, message } => (title.to_string(), message.clone()),
+            FlowError::Upstream {
+                provider, message, ..
+            } => (format!("Sign-in with {provider} did not work"), message.clone()),
             FlowError::OAuth(e) => (
                 "The request could not be completed".to_string(),
                 e.description.to_string(),

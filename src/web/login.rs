@@ -6,9 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::AppState;
 use super::authorize::respond;
 use super::errors::PageError;
+use super::extract::see_other;
 use super::extract::{BrowserCookies, blocking, params};
 use super::pages::{LoginPage, ok, render};
-use crate::flows::login::{self, LoginOutcome};
+use crate::flows::federation::{self, Purpose};
+use crate::flows::login::{self, Identified, LoginOutcome};
 use crate::flows::{FlowError, browser::Browser};
 use crate::protocol::params::Params;
 use crate::rate_limit::LimitedAction;
@@ -39,6 +41,8 @@ pub async fn show_login(state: web::Data<AppState>, req: HttpRequest) -> Result<
         client_name: view.client_name,
         login_hint: view.login_hint,
         error: None,
+        upstreams: view.upstreams,
+        identifier_first: view.identifier_first,
     }))
 }
 
@@ -91,8 +95,78 @@ pub async fn submit_login(
                     client_name: view.client_name,
                     login_hint: view.login_hint,
                     error: Some("The email address or password is not correct.".into()),
+                    upstreams: view.upstreams,
+                    identifier_first: false,
                 },
             ))
         }
     }
+}
+
+/// POST /login/identify: the email step of identifier-first sign-in. A domain claimed by a connection
+/// goes straight to that provider; any other email gets the password step.
+pub async fn identify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let params = params(&req, &body)?;
+    let cookies = BrowserCookies::read(&req, &state);
+    let req_id = checked_form(&state, &cookies, &params)?;
+    state.limit(
+        &req,
+        LimitedAction::SignInPerIp,
+        &state.client_ip(&req).to_string(),
+    )?;
+    let email = params.get("email").unwrap_or_default().to_string();
+    let (p, browser, id, origin) = (
+        state.provider.clone(),
+        cookies.browser.clone(),
+        req_id.clone(),
+        state.origin(&req),
+    );
+    match blocking(move || login::identify(&p, &id, &email, &browser, &origin)).await? {
+        Identified::Upstream(url) => Ok(see_other(&url).finish()),
+        Identified::Password(view) => Ok(ok(&LoginPage {
+            csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
+            req: req_id,
+            client_name: view.client_name,
+            login_hint: view.login_hint,
+            error: None,
+            upstreams: view.upstreams,
+            identifier_first: false,
+        })),
+    }
+}
+
+/// POST /login/upstream: a provider button on the login page.
+pub async fn upstream(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let params = params(&req, &body)?;
+    let cookies = BrowserCookies::read(&req, &state);
+    let req_id = checked_form(&state, &cookies, &params)?;
+    state.limit(
+        &req,
+        LimitedAction::UpstreamPerIp,
+        &state.client_ip(&req).to_string(),
+    )?;
+    let connection = params.get("connection").unwrap_or_default().to_string();
+    let (p, browser, origin) = (
+        state.provider.clone(),
+        cookies.browser.clone(),
+        state.origin(&req),
+    );
+    let url = blocking(move || {
+        login::load_pending_for(&p, &req_id, &browser)?;
+        let purpose = Purpose::SignIn {
+            request_id: req_id,
+            link_proof: None,
+        };
+        federation::start(&p, &connection, purpose, None, &browser, &origin)
+    })
+    .await?;
+    Ok(see_other(&url).finish())
 }

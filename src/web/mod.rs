@@ -1,6 +1,7 @@
 //! HTTP: one route table (`configure`), thin handlers (extract → one flow → response), all error
 //! mapping in `errors`, pages in `pages`.
 
+mod account;
 mod assets;
 mod authorize;
 mod consent;
@@ -8,6 +9,7 @@ mod cors;
 mod discovery;
 pub mod errors;
 mod extract;
+mod federation;
 mod health;
 mod login;
 mod logout;
@@ -80,6 +82,23 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .get(login::show_login)
             .post(login::submit_login),
     )
+    .route("/login/identify", web::post().to(login::identify))
+    .route("/login/upstream", web::post().to(login::upstream))
+    .service(
+        web::resource("/login/link")
+            .get(federation::show_link)
+            .post(federation::submit_link),
+    )
+    .route("/login/link/upstream", web::post().to(federation::link_upstream))
+    .service(
+        web::resource("/upstream/{connection}/callback")
+            .get(federation::callback)
+            .post(federation::callback),
+    )
+    .route("/account", web::get().to(account::show))
+    .route("/account/login", web::post().to(account::sign_in))
+    .route("/account/upstream", web::post().to(account::upstream))
+    .route("/account/unlink", web::post().to(account::unlink))
     .service(
         web::resource("/consent")
             .get(consent::show_consent)

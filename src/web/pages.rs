@@ -24,6 +24,41 @@ pub struct LoginPage {
     pub client_name: String,
     pub login_hint: String,
     pub error: Option<String>,
+    /// Upstream sign-in buttons: (connection id, display name).
+    pub upstreams: Vec<(String, String)>,
+    /// Ask for the email first (some connection claims email domains), then the password.
+    pub identifier_first: bool,
+}
+
+#[derive(Template)]
+#[template(path = "link.html")]
+pub struct LinkPage {
+    pub proof: String,
+    pub csrf: String,
+    pub provider: String,
+    pub masked_email: String,
+    pub has_password: bool,
+    pub linked: Vec<(String, String)>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub csrf: String,
+    pub email: String,
+    pub identities: Vec<crate::flows::account::LinkedIdentity>,
+    pub linkable: Vec<(String, String)>,
+    pub can_unlink: bool,
+    pub notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "account_login.html")]
+pub struct AccountLoginPage {
+    pub csrf: String,
+    pub upstreams: Vec<(String, String)>,
+    pub error: Option<String>,
 }
 
 #[derive(Template)]

@@ -9,6 +9,7 @@ mod authorize;
 mod code_flow;
 mod cors;
 mod discovery;
+mod federation;
 mod introspection;
 mod issuer;
 mod keys;

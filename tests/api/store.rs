@@ -19,6 +19,7 @@ fn code(user_id: &str, hash: &str, grant: &str, expires_at: i64) -> Authorizatio
         auth_time: 1,
         acr: None,
         amr: "pwd".into(),
+        idp: None,
         created_at: 1,
         expires_at,
     }
@@ -34,6 +35,7 @@ fn refresh(user_id: &str, hash: &str, grant: &str) -> RefreshToken {
         auth_time: 1,
         acr: None,
         amr: "pwd".into(),
+        idp: None,
         created_at: 100,
         expires_at: 10_000,
         grant_expires_at: 20_000,
@@ -205,6 +207,7 @@ db_test!(
             user_id: user.clone(),
             auth_time: 1,
             amr: "pwd".into(),
+            idp: None,
             created_at: 1,
             expires_at,
         };

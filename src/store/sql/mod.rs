@@ -4,6 +4,7 @@
 
 mod audit;
 mod connection;
+mod federation;
 mod grants;
 mod keys;
 mod rows;

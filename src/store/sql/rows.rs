@@ -30,6 +30,30 @@ fn parse_json_list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
+/// The `amr` column also carries the upstream connection as an `idp:<id>` word (connection ids have no
+/// spaces), so sessions, codes and refresh tokens record it without another column.
+fn with_idp(amr: &str, idp: &Option<String>) -> String {
+    match idp {
+        Some(idp) => format!("{amr} idp:{idp}"),
+        None => amr.to_string(),
+    }
+}
+
+fn amr_of(column: &str) -> String {
+    column
+        .split_whitespace()
+        .filter(|w| !w.starts_with("idp:"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn idp_of(column: &str) -> Option<String> {
+    column
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("idp:"))
+        .map(str::to_string)
+}
+
 fn words(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_string).collect()
 }
@@ -127,7 +151,7 @@ impl From<&Session> for SessionRow {
             id_hash: s.id_hash.clone(),
             user_id: s.user_id.clone(),
             auth_time: s.auth_time,
-            amr: s.amr.clone(),
+            amr: with_idp(&s.amr, &s.idp),
             created_at: s.created_at,
             expires_at: s.expires_at,
         }
@@ -140,7 +164,8 @@ impl From<SessionRow> for Session {
             id_hash: r.id_hash,
             user_id: r.user_id,
             auth_time: r.auth_time,
-            amr: r.amr,
+            idp: idp_of(&r.amr),
+            amr: amr_of(&r.amr),
             created_at: r.created_at,
             expires_at: r.expires_at,
         }
@@ -216,7 +241,7 @@ impl From<&AuthorizationCode> for CodeRow {
             code_challenge: c.code_challenge.clone(),
             auth_time: c.auth_time,
             acr: c.acr.clone(),
-            amr: c.amr.clone(),
+            amr: with_idp(&c.amr, &c.idp),
             created_at: c.created_at,
             expires_at: c.expires_at,
             used_at: None,
@@ -237,7 +262,8 @@ impl From<CodeRow> for AuthorizationCode {
             code_challenge: r.code_challenge,
             auth_time: r.auth_time,
             acr: r.acr,
-            amr: r.amr,
+            idp: idp_of(&r.amr),
+            amr: amr_of(&r.amr),
             created_at: r.created_at,
             expires_at: r.expires_at,
         }
@@ -272,7 +298,7 @@ impl From<&RefreshToken> for RefreshRow {
             scope: t.scope.clone(),
             auth_time: t.auth_time,
             acr: t.acr.clone(),
-            amr: t.amr.clone(),
+            amr: with_idp(&t.amr, &t.idp),
             created_at: t.created_at,
             expires_at: t.expires_at,
             grant_expires_at: t.grant_expires_at,
@@ -292,7 +318,8 @@ impl From<RefreshRow> for RefreshToken {
             scope: r.scope,
             auth_time: r.auth_time,
             acr: r.acr,
-            amr: r.amr,
+            idp: idp_of(&r.amr),
+            amr: amr_of(&r.amr),
             created_at: r.created_at,
             expires_at: r.expires_at,
             grant_expires_at: r.grant_expires_at,

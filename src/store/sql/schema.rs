@@ -143,3 +143,56 @@ diesel::table! {
         hash -> Text,
     }
 }
+
+diesel::table! {
+    upstream_connections (id) {
+        id -> Text,
+        spec -> Text,
+        secrets -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_domains (domain) {
+        domain -> Text,
+        connection_id -> Text,
+    }
+}
+
+diesel::table! {
+    user_identities (connection_id, subject) {
+        connection_id -> Text,
+        subject -> Text,
+        user_id -> Text,
+        email -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_states (state_hash) {
+        state_hash -> Text,
+        browser_hash -> Text,
+        connection_id -> Text,
+        purpose -> Text,
+        secrets -> Binary,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    link_proofs (id_hash) {
+        id_hash -> Text,
+        browser_hash -> Text,
+        connection_id -> Text,
+        subject -> Text,
+        user_id -> Text,
+        email -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}

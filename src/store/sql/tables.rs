@@ -179,6 +179,7 @@ impl HealthCheck for SqlStore {
         removed +=
             diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.le(now)))
                 .execute(conn)?;
+        removed += super::federation::purge_expired(conn, now)?;
         Ok(removed)
     }
 }

@@ -1,0 +1,130 @@
+//! The account page: sign in to it directly (password or upstream), see linked upstream identities,
+//! link another and unlink one. Unlinking the last way to sign in is refused.
+
+use tracing::instrument;
+
+use super::browser::{Browser, signed_in, start_session};
+use super::federation::{self, Purpose};
+use super::login::check_password;
+use super::{FlowError, Provider, now, upstreams};
+use crate::audit::{AuditEvent, Origin, Outcome, kind};
+use crate::store::{Identity, User};
+
+/// One linked identity as the page shows it.
+pub struct LinkedIdentity {
+    pub connection_id: String,
+    pub provider: String,
+    pub subject: String,
+    pub email: Option<String>,
+}
+
+pub struct AccountView {
+    pub user: User,
+    pub identities: Vec<LinkedIdentity>,
+    /// Connections not linked yet: (id, display name).
+    pub linkable: Vec<(String, String)>,
+    /// False when the only way to sign in is a single linked identity.
+    pub can_unlink: bool,
+}
+
+/// The page of the signed-in user, or `None` when the browser is not signed in.
+pub fn overview(p: &Provider, browser: &Browser) -> Result<Option<AccountView>, FlowError> {
+    let Some(s) = signed_in(p, browser)? else {
+        return Ok(None);
+    };
+    let linked = p.store.list_identities(&s.user.id)?;
+    let all = upstreams::list(p)?;
+    let name_of = |id: &str| {
+        all.iter()
+            .find(|c| c.id() == id)
+            .map(|c| c.name().to_string())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let identities = linked
+        .iter()
+        .map(|i: &Identity| LinkedIdentity {
+            connection_id: i.connection_id.clone(),
+            provider: name_of(&i.connection_id),
+            subject: i.subject.clone(),
+            email: i.email.clone(),
+        })
+        .collect();
+    let linkable = all
+        .iter()
+        .filter(|c| !linked.iter().any(|i| i.connection_id == c.id()))
+        .map(|c| (c.id().to_string(), c.name().to_string()))
+        .collect();
+    Ok(Some(AccountView {
+        can_unlink: s.user.password_hash.is_some() || linked.len() > 1,
+        user: s.user,
+        identities,
+        linkable,
+    }))
+}
+
+/// Password sign-in from the account page. Returns the new session id, or `None` if refused.
+#[instrument(skip_all)]
+pub fn sign_in(
+    p: &Provider,
+    email: &str,
+    password: &str,
+    browser: &Browser,
+    origin: &Origin,
+) -> Result<Option<String>, FlowError> {
+    match check_password(p, email, password, None, origin)? {
+        Some(user) => Ok(Some(start_session(p, browser, &user, "pwd", None)?)),
+        None => Ok(None),
+    }
+}
+
+/// Starts an upstream sign-in (not signed in) or a link (signed in) from the account page.
+pub fn start_upstream(
+    p: &Provider,
+    connection_id: &str,
+    browser: &Browser,
+    origin: &Origin,
+) -> Result<String, FlowError> {
+    let purpose = match signed_in(p, browser)? {
+        Some(s) => Purpose::Link { user_id: s.user.id },
+        None => Purpose::Account { link_proof: None },
+    };
+    federation::start(p, connection_id, purpose, None, browser, origin)
+}
+
+/// Unlinks one of the signed-in user's identities, unless it is their last way to sign in.
+#[instrument(skip_all, fields(connection = connection_id))]
+pub fn unlink(
+    p: &Provider,
+    connection_id: &str,
+    subject: &str,
+    browser: &Browser,
+    origin: &Origin,
+) -> Result<(), FlowError> {
+    let s = signed_in(p, browser)?.ok_or_else(|| {
+        FlowError::page(
+            "You are signed out",
+            "Sign in to your account again to manage it.",
+        )
+    })?;
+    let linked = p.store.list_identities(&s.user.id)?;
+    if s.user.password_hash.is_none() && linked.len() <= 1 {
+        return Err(FlowError::page(
+            "This is your only way to sign in",
+            "Link another provider or set a password before unlinking this one.",
+        ));
+    }
+    if !p.store.unlink_identity(&s.user.id, connection_id, subject)? {
+        return Err(FlowError::page(
+            "Nothing to unlink",
+            "This provider is not linked to your account.",
+        ));
+    }
+    p.auditor.record(
+        AuditEvent::new(kind::IDENTITY_UNLINKED, Outcome::Success, now())
+            .origin(origin)
+            .actor(&s.user.id)
+            .subject(&s.user.id)
+            .detail(serde_json::json!({ "connection": connection_id })),
+    )?;
+    Ok(())
+}
