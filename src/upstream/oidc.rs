@@ -119,15 +119,7 @@ fn discover(c: &Connectors, conn: &Connection) -> Result<Discovered, UpstreamErr
     let raw = json_object(response.body(), "discovery document")?;
     let metadata: CoreProviderMetadata = serde_json::from_value(raw.clone())
         .map_err(|e| UpstreamError::Invalid(format!("the discovery document is not valid: {e}")))?;
-    let published = metadata.issuer().as_str();
-    let tenant_template = conn.spec.preset == Some(Preset::Microsoft)
-        && presets::is_multi_tenant(configured)
-        && published.contains(TENANT_PLACEHOLDER);
-    if published != configured && !tenant_template {
-        return Err(UpstreamError::Invalid(format!(
-            "the discovery document names the issuer {published}, not the configured {configured}"
-        )));
-    }
+    let tenant_template = published_issuer(configured, metadata.issuer().as_str(), conn.spec.preset)?;
     let jwks = fetch_jwks(c, conn, &metadata)?;
     Ok(Discovered {
         metadata: metadata.set_jwks(jwks),
@@ -212,18 +204,66 @@ pub fn authorization_url(c: &Connectors, conn: &Connection, start: &Start) -> Re
     Ok(url.to_string())
 }
 
+/// OIDC Discovery §4.3: the published issuer must be the configured one. The one exception: Microsoft's
+/// multi-tenant endpoints publish a `{tenantid}` template (returns true: check each token's tenant).
+fn published_issuer(
+    configured: &str,
+    published: &str,
+    preset: Option<Preset>,
+) -> Result<bool, UpstreamError> {
+    if published == configured {
+        return Ok(false);
+    }
+    let template = preset == Some(Preset::Microsoft)
+        && presets::is_multi_tenant(configured)
+        && published.contains(TENANT_PLACEHOLDER);
+    if template {
+        return Ok(true);
+    }
+    Err(UpstreamError::Invalid(format!(
+        "the discovery document names the issuer {published}, not the configured {configured}"
+    )))
+}
+
+/// Microsoft multi-tenant: a (verified) ID token's `iss` must be the template with its own `tid`.
+fn check_tenant_issuer(template: &str, payload: &serde_json::Value) -> Result<(), UpstreamError> {
+    let tid = json_string(payload, "tid")
+        .ok_or_else(|| UpstreamError::Invalid("the ID token has no tenant id (tid)".into()))?;
+    let valid_tid = tid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let expected = presets::tenant_issuer(template, &tid);
+    if !valid_tid || json_string(payload, "iss").as_deref() != Some(expected.as_str()) {
+        return Err(UpstreamError::Invalid(
+            "the ID token's issuer does not match its tenant".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// RFC 9207 §2.4: an `iss` parameter must be the issuer; a provider that promises it must send it.
 fn check_iss_param(d: &Discovered, iss: Option<&str>) -> Result<(), UpstreamError> {
-    let expected = d.metadata.issuer().as_str();
+    iss_param_ok(
+        d.metadata.issuer().as_str(),
+        d.tenant_template,
+        d.iss_param_required,
+        iss,
+    )
+}
+
+fn iss_param_ok(
+    expected: &str,
+    tenant_template: bool,
+    required: bool,
+    iss: Option<&str>,
+) -> Result<(), UpstreamError> {
     match iss {
-        Some(iss) if d.tenant_template => {
+        Some(iss) if tenant_template => {
             let (prefix, suffix) = expected.split_once(TENANT_PLACEHOLDER).unwrap_or((expected, ""));
             let ok =
                 iss.starts_with(prefix) && iss.ends_with(suffix) && iss.len() > prefix.len() + suffix.len();
             ok.then_some(()).ok_or_else(|| mix_up(iss))
         }
         Some(iss) if iss != expected => Err(mix_up(iss)),
-        None if d.iss_param_required => Err(UpstreamError::Callback(
+        None if required => Err(UpstreamError::Callback(
             "the response lacks the iss parameter the provider promises".into(),
         )),
         _ => Ok(()),
@@ -284,14 +324,7 @@ pub fn finish(c: &Connectors, conn: &Connection, f: &Finish) -> Result<UpstreamI
     // Verified above; the payload is read as JSON for the claims `openidconnect` does not model.
     let payload = jwt_payload(&id_token.to_string())?;
     if d.tenant_template {
-        let tid = json_string(&payload, "tid")
-            .ok_or_else(|| UpstreamError::Invalid("the ID token has no tenant id (tid)".into()))?;
-        let expected = presets::tenant_issuer(d.metadata.issuer().as_str(), &tid);
-        if json_string(&payload, "iss").as_deref() != Some(expected.as_str()) {
-            return Err(UpstreamError::Invalid(
-                "the ID token's issuer does not match its tenant".into(),
-            ));
-        }
+        check_tenant_issuer(d.metadata.issuer().as_str(), &payload)?;
     }
     let mut identity = identity_from(&payload)?;
     if let Some(url) = d.metadata.userinfo_endpoint() {
@@ -386,4 +419,74 @@ fn merge_userinfo(
         identity.picture = json_string(&info, "picture");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const TEMPLATE: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
+
+    #[test]
+    fn a_discovery_issuer_must_be_the_configured_one() {
+        assert_eq!(
+            published_issuer("https://a.example", "https://a.example", None).ok(),
+            Some(false)
+        );
+        assert!(published_issuer("https://a.example", "https://evil.example", None).is_err());
+        assert!(published_issuer("https://a.example", "https://a.example/", None).is_err());
+    }
+
+    #[test]
+    fn only_microsofts_multi_tenant_endpoints_may_publish_the_tenant_template() {
+        let common = "https://login.microsoftonline.com/common/v2.0";
+        assert_eq!(
+            published_issuer(common, TEMPLATE, Some(Preset::Microsoft)).ok(),
+            Some(true)
+        );
+        assert!(
+            published_issuer(common, TEMPLATE, None).is_err(),
+            "not without the preset"
+        );
+        let one_tenant = "https://login.microsoftonline.com/0000-1111/v2.0";
+        assert!(published_issuer(one_tenant, TEMPLATE, Some(Preset::Microsoft)).is_err());
+    }
+
+    #[test]
+    fn a_multi_tenant_token_must_carry_its_own_tenants_issuer() {
+        let tid = "9188040d-6c67-4c5b-b112-36a304b66dad";
+        let good = json!({ "tid": tid, "iss": format!("https://login.microsoftonline.com/{tid}/v2.0") });
+        assert!(check_tenant_issuer(TEMPLATE, &good).is_ok());
+        let other = json!({ "tid": tid, "iss": "https://login.microsoftonline.com/another/v2.0" });
+        assert!(check_tenant_issuer(TEMPLATE, &other).is_err());
+        let missing = json!({ "iss": format!("https://login.microsoftonline.com/{tid}/v2.0") });
+        assert!(check_tenant_issuer(TEMPLATE, &missing).is_err());
+        let injected =
+            json!({ "tid": "x/../evil", "iss": "https://login.microsoftonline.com/x/../evil/v2.0" });
+        assert!(check_tenant_issuer(TEMPLATE, &injected).is_err());
+    }
+
+    #[test]
+    fn the_iss_response_parameter_must_name_the_issuer_and_is_required_when_promised() {
+        let issuer = "https://a.example";
+        assert!(iss_param_ok(issuer, false, false, None).is_ok());
+        assert!(iss_param_ok(issuer, false, true, None).is_err());
+        assert!(iss_param_ok(issuer, false, true, Some(issuer)).is_ok());
+        assert!(matches!(
+            iss_param_ok(issuer, false, false, Some("https://b.example")),
+            Err(UpstreamError::Callback(_))
+        ));
+        assert!(
+            iss_param_ok(
+                TEMPLATE,
+                true,
+                false,
+                Some("https://login.microsoftonline.com/t1/v2.0")
+            )
+            .is_ok()
+        );
+        assert!(iss_param_ok(TEMPLATE, true, false, Some("https://evil.example/t1/v2.0")).is_err());
+    }
 }

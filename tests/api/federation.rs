@@ -656,3 +656,58 @@ crate::federation_test!(
         );
     }
 );
+
+crate::federation_test!(
+    a_cross_site_form_post_callback_is_relayed_once_through_our_origin,
+    |_| {},
+    |fed: Federation| async move {
+        let rp = fed.down.rp("app", Some(SECRET)).await;
+        let auth = fed.down.authorization(&rp, &["openid"], &[("connection", "up")]);
+        let start = fed.get(&auth.url).await;
+        // Sign in upstream, but stop at its redirect to the callback: the provider would form_post it.
+        let authorize = fed.get(start.location()).await;
+        let login = fed
+            .get(&format!(
+                "{}{}",
+                fed.up.provider.settings.issuer(),
+                authorize.location()
+            ))
+            .await;
+        let redirect = fed
+            .post(
+                &format!("{}/login", fed.up.provider.settings.issuer()),
+                &[
+                    ("req", &login.hidden("req")),
+                    ("csrf", &login.hidden("csrf")),
+                    ("email", UP_EMAIL),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        let fields: Vec<(String, String)> = url::Url::parse(redirect.location())
+            .unwrap()
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let callback = fed.down.url("/upstream/up/callback");
+
+        // The cross-site POST carries none of our SameSite=Lax cookies: Gatehouse posts it to itself.
+        let cross_site = Page::from(browser().post(&callback).form(&form).send().await.unwrap()).await;
+        assert_eq!(cross_site.status, 200, "{}", cross_site.body);
+        assert!(cross_site.body.contains("action=\"/upstream/up/callback\""));
+        assert!(cross_site.body.contains("name=\"relay\" value=\"1\""));
+        assert_eq!(
+            cross_site.hidden("state"),
+            fields.iter().find(|(k, _)| k == "state").unwrap().1
+        );
+
+        // The same-origin re-post from the user's browser carries them, and the sign-in completes.
+        let mut relayed = form.clone();
+        relayed.push(("relay", "1"));
+        let back = fed.post(&callback, &relayed).await;
+        let at_client = fed.finish_at_client(back).await;
+        let claims = exchange(&rp, at_client, auth, &fed.down).await;
+        assert_eq!(claims["idp"], "up");
+    }
+);

@@ -2,6 +2,7 @@
 //! (the `openidconnect` crate) and a browser (`reqwest` with a cookie jar, redirects off).
 //! Every test runs on SQLite, and on PostgreSQL too when `TEST_DATABASE_URL` is set.
 
+mod fake_upstream;
 mod helpers;
 
 mod audit;
@@ -22,3 +23,4 @@ mod scale_out;
 mod store;
 mod tls;
 mod token;
+mod upstream_faults;
