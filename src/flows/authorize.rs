@@ -72,6 +72,22 @@ pub fn resume_after_sign_in(p: &Provider, request_id: &str, browser: &Browser) -
     decide(p, pending, browser, true)
 }
 
+/// After a sign-in that started a new session: continues the pending request, if there is one
+/// (`None`: the sign-in was for the account page).
+pub fn continue_after_sign_in(
+    p: &Provider,
+    request_id: Option<&str>,
+    browser: &Browser,
+    session_id: &str,
+) -> Result<Option<Next>, FlowError> {
+    let Some(id) = request_id else { return Ok(None) };
+    let signed_in = Browser {
+        binding_id: browser.binding_id.clone(),
+        session_id: Some(session_id.to_string()),
+    };
+    resume_after_sign_in(p, id, &signed_in).map(Some)
+}
+
 /// Loads a pending request, only for the browser that started it.
 pub fn load_pending(p: &Provider, request_id: &str, browser: &Browser) -> Result<Pending, FlowError> {
     let stored = p

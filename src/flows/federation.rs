@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::authorize::{Next, resume_after_sign_in};
+use super::authorize::{Next, continue_after_sign_in};
 use super::browser::{Browser, signed_in, start_session};
 use super::{FlowError, Provider, now, upstreams};
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
@@ -235,16 +235,7 @@ fn arrive(
             .detail(serde_json::json!({ "method": "fed", "connection": conn.id() })),
     )?;
     let session_id = start_session(p, browser, &user, "fed", Some(conn.id()))?;
-    let next = match request_id {
-        Some(id) => {
-            let signed_in = Browser {
-                binding_id: browser.binding_id.clone(),
-                session_id: Some(session_id.clone()),
-            };
-            Some(resume_after_sign_in(p, id, &signed_in)?)
-        }
-        None => None,
-    };
+    let next = continue_after_sign_in(p, request_id, browser, &session_id)?;
     Ok(Arrival::SignedIn { session_id, next })
 }
 

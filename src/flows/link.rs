@@ -4,7 +4,7 @@
 
 use tracing::instrument;
 
-use super::authorize::{Next, resume_after_sign_in};
+use super::authorize::{Next, continue_after_sign_in};
 use super::browser::{Browser, start_session};
 use super::federation::{self, Purpose, complete_link_proof};
 use super::login::check_password;
@@ -83,16 +83,7 @@ pub fn with_password(
     };
     complete_link_proof(p, &stored.id_hash, &user, browser, origin)?;
     let session_id = start_session(p, browser, &user, "pwd", None)?;
-    let next = match &stored.request_id {
-        Some(id) => {
-            let signed_in = Browser {
-                binding_id: browser.binding_id.clone(),
-                session_id: Some(session_id.clone()),
-            };
-            Some(resume_after_sign_in(p, id, &signed_in)?)
-        }
-        None => None,
-    };
+    let next = continue_after_sign_in(p, stored.request_id.as_deref(), browser, &session_id)?;
     Ok(Proven::SignedIn { session_id, next })
 }
 

@@ -68,11 +68,7 @@ pub async fn sign_in(
 ) -> Result<HttpResponse, PageError> {
     let (params, cookies) = checked(&state, &req, &body)?;
     let email = params.get("email").unwrap_or_default().to_string();
-    state.limit(
-        &req,
-        LimitedAction::SignInPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::SignInPerIp)?;
     state.limit(
         &req,
         LimitedAction::SignInPerAccount,
@@ -123,11 +119,7 @@ pub async fn upstream(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let (params, cookies) = checked(&state, &req, &body)?;
-    state.limit(
-        &req,
-        LimitedAction::UpstreamPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::UpstreamPerIp)?;
     let connection = params.get("connection").unwrap_or_default().to_string();
     let (p, browser, origin) = (
         state.provider.clone(),

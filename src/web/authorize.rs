@@ -15,11 +15,7 @@ pub async fn authorize(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    state.limit(
-        &req,
-        LimitedAction::AuthorizePerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::AuthorizePerIp)?;
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());

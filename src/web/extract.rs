@@ -121,6 +121,11 @@ impl AppState {
         })
     }
 
+    /// `limit` keyed by the client's (trusted) IP address.
+    pub fn limit_per_ip(&self, req: &HttpRequest, action: LimitedAction) -> Result<(), FlowError> {
+        self.limit(req, action, &self.client_ip(req).to_string())
+    }
+
     /// Every state-changing form carries the CSRF token bound to this browser (DESIGN §4.9).
     pub fn require_csrf(&self, browser: &Browser, params: &Params) -> Result<(), FlowError> {
         let valid = params

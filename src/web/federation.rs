@@ -21,11 +21,7 @@ pub async fn callback(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    state.limit(
-        &req,
-        LimitedAction::UpstreamPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::UpstreamPerIp)?;
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let connection = path.into_inner();
@@ -129,11 +125,7 @@ pub async fn submit_link(
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let proof = checked_proof(&state, &cookies, &params)?;
-    state.limit(
-        &req,
-        LimitedAction::SignInPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::SignInPerIp)?;
     let password = params.get("password").unwrap_or_default().to_string();
     let (p, browser, id, origin) = (
         state.provider.clone(),
@@ -163,11 +155,7 @@ pub async fn link_upstream(
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let proof = checked_proof(&state, &cookies, &params)?;
-    state.limit(
-        &req,
-        LimitedAction::UpstreamPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::UpstreamPerIp)?;
     let connection = params.get("connection").unwrap_or_default().to_string();
     let (p, browser, origin) = (
         state.provider.clone(),

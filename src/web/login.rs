@@ -56,11 +56,7 @@ pub async fn submit_login(
     let req_id = checked_form(&state, &cookies, &params)?;
     let email = params.get("email").unwrap_or_default().to_string();
     // Per IP against one attacker trying many accounts; per account against many IPs trying one.
-    state.limit(
-        &req,
-        LimitedAction::SignInPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::SignInPerIp)?;
     state.limit(
         &req,
         LimitedAction::SignInPerAccount,
@@ -113,11 +109,7 @@ pub async fn identify(
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let req_id = checked_form(&state, &cookies, &params)?;
-    state.limit(
-        &req,
-        LimitedAction::SignInPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::SignInPerIp)?;
     let email = params.get("email").unwrap_or_default().to_string();
     let (p, browser, id, origin) = (
         state.provider.clone(),
@@ -148,11 +140,7 @@ pub async fn upstream(
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let req_id = checked_form(&state, &cookies, &params)?;
-    state.limit(
-        &req,
-        LimitedAction::UpstreamPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::UpstreamPerIp)?;
     let connection = params.get("connection").unwrap_or_default().to_string();
     let (p, browser, origin) = (
         state.provider.clone(),

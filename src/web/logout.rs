@@ -14,11 +14,7 @@ pub async fn end_session(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    state.limit(
-        &req,
-        LimitedAction::EndSessionPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::EndSessionPerIp)?;
     let params = params(&req, &body)?;
     let cookies = BrowserCookies::read(&req, &state);
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());

@@ -16,11 +16,7 @@ pub async fn userinfo(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, BearerError> {
-    state.limit(
-        &req,
-        LimitedAction::UserinfoPerIp,
-        &state.client_ip(&req).to_string(),
-    )?;
+    state.limit_per_ip(&req, LimitedAction::UserinfoPerIp)?;
     let token = bearer_token(&req, &body)?;
     let p = state.provider.clone();
     let claims = blocking(move || userinfo::userinfo(&p, &token)).await?;

@@ -711,3 +711,111 @@ crate::federation_test!(
         assert_eq!(claims["idp"], "up");
     }
 );
+
+crate::federation_test!(
+    a_link_can_be_proven_through_a_provider_already_linked_to_the_account,
+    |_| {},
+    |fed: Federation| async move {
+        // Ada's account exists through `up` (no password). A second connection, created at run time
+        // like `gatehouse upstream create` does (stored in the database, secret sealed), reaches the
+        // same upstream account under another connection id.
+        fed.sign_in_via_upstream(UP_EMAIL).await;
+        let ada = fed
+            .down
+            .provider
+            .store
+            .find_user_by_email(UP_EMAIL)
+            .unwrap()
+            .unwrap();
+        fed.up.create_client(NewClient {
+            name: "Broker 2".into(),
+            redirect_uris: vec![fed.down.url("/upstream/up2/callback")],
+            id: Some("broker2".into()),
+            secret: Some(SECRET.into()),
+            skip_consent: true,
+            ..Default::default()
+        });
+        let mut spec = fed.down.provider.settings.upstreams[0].clone();
+        spec.id = "up2".into();
+        spec.display_name = "Second IdP".into();
+        spec.client_id = "broker2".into();
+        spec.client_secret = SECRET.to_string().into();
+        gatehouse::flows::upstreams::create((&fed.down.provider).into(), spec).expect("stored");
+        let fed = Federation {
+            browser: browser(),
+            ..fed
+        };
+        let rp = fed.down.rp("app", Some(SECRET)).await;
+        let auth = fed.down.authorization(&rp, &["openid"], &[("connection", "up2")]);
+        let start = fed.get(&auth.url).await;
+        let authorize = fed.get(start.location()).await;
+        let login = fed
+            .get(&format!(
+                "{}{}",
+                fed.up.provider.settings.issuer(),
+                authorize.location()
+            ))
+            .await;
+        let to_callback = fed
+            .post(
+                &format!("{}/login", fed.up.provider.settings.issuer()),
+                &[
+                    ("req", &login.hidden("req")),
+                    ("csrf", &login.hidden("csrf")),
+                    ("email", UP_EMAIL),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert!(
+            to_callback
+                .location()
+                .starts_with(&fed.down.url("/upstream/up2/callback"))
+        );
+        let back = fed.get(to_callback.location()).await;
+        assert!(
+            back.location().starts_with("/login/link?proof="),
+            "{}",
+            back.location()
+        );
+        let proof_page = fed.get(&fed.down.url(back.location())).await;
+        assert!(
+            !proof_page.body.contains("type=\"password\""),
+            "the account has no password"
+        );
+        assert!(
+            proof_page.body.contains("Sign in with Upstream IdP"),
+            "{}",
+            proof_page.body
+        );
+
+        let to_upstream = fed
+            .post(
+                &fed.down.url("/login/link/upstream"),
+                &[
+                    ("proof", &proof_page.hidden("proof")),
+                    ("csrf", &proof_page.hidden("csrf")),
+                    ("connection", "up"),
+                ],
+            )
+            .await;
+        // The upstream session from a moment ago signs straight in.
+        let authorize = fed.get(to_upstream.location()).await;
+        let back = fed.get(authorize.location()).await;
+
+        let at_client = fed.finish_at_client(back).await;
+        let claims = exchange(&rp, at_client, auth, &fed.down).await;
+        assert_eq!(claims["sub"], ada.id.as_str());
+        assert_eq!(claims["idp"], "up", "proven through the first connection");
+        let linked: Vec<String> = fed
+            .down
+            .provider
+            .store
+            .list_identities(&ada.id)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.connection_id)
+            .collect();
+        assert_eq!(linked, vec!["up".to_string(), "up2".to_string()]);
+    }
+);
