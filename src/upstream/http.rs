@@ -8,7 +8,7 @@ use std::io::Read;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use openidconnect::http::{self, HeaderValue, StatusCode};
+use openidconnect::http::{self, HeaderValue};
 use openidconnect::{HttpRequest, HttpResponse, SyncHttpClient};
 
 use crate::config::FederationSettings;
@@ -101,12 +101,7 @@ impl Outbound {
         }
         builder
             .body(body)
-            .map_err(|e| OutboundError::Unreachable(e.to_string()))
-            .and_then(|r| {
-                StatusCode::from_u16(status)
-                    .map(|_| r)
-                    .map_err(|e| OutboundError::Unreachable(e.to_string()))
-            })
+            .map_err(|e| OutboundError::Unreachable(format!("unreadable response: {e}")))
     }
 }
 
@@ -250,6 +245,78 @@ mod tests {
         for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "142.250.74.46"] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
+    }
+
+    /// A one-shot HTTP server on loopback that answers every connection with `response` after `delay`.
+    fn serve(response: Vec<u8>, delay: Duration) -> String {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                let _ = std::io::Read::read(&mut stream, &mut buf);
+                std::thread::sleep(delay);
+                let _ = stream.write_all(&response);
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    fn answer(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn get(outbound: &Outbound, url: &str) -> Result<HttpResponse, OutboundError> {
+        outbound.client(true).get_json(url, None)
+    }
+
+    #[test]
+    fn a_redirect_is_not_followed() {
+        let url = serve(
+            answer("302 Found", "Location: http://169.254.169.254/\r\n", b""),
+            Duration::ZERO,
+        );
+        let outbound = Outbound::new(&FederationSettings::default());
+        assert!(matches!(get(&outbound, &url), Err(OutboundError::Redirect(302))));
+    }
+
+    #[test]
+    fn a_body_over_the_cap_is_refused_and_one_at_the_cap_is_read() {
+        let settings = FederationSettings {
+            max_response_bytes: 1000,
+            ..Default::default()
+        };
+        let outbound = Outbound::new(&settings);
+        let big = serve(answer("200 OK", "", &[b'a'; 1001]), Duration::ZERO);
+        assert!(matches!(get(&outbound, &big), Err(OutboundError::TooLarge(1000))));
+        let fits = serve(answer("200 OK", "", &[b'a'; 1000]), Duration::ZERO);
+        assert_eq!(get(&outbound, &fits).unwrap().body().len(), 1000);
+    }
+
+    #[test]
+    fn error_statuses_are_answers_not_transport_failures() {
+        let url = serve(answer("500 Internal Server Error", "", b"{}"), Duration::ZERO);
+        let outbound = Outbound::new(&FederationSettings::default());
+        assert_eq!(get(&outbound, &url).unwrap().status().as_u16(), 500);
+    }
+
+    #[test]
+    fn a_slow_answer_times_out_at_the_deadline() {
+        let settings = FederationSettings {
+            timeout: 1,
+            ..Default::default()
+        };
+        let url = serve(answer("200 OK", "", b"{}"), Duration::from_secs(5));
+        let outbound = Outbound::new(&settings);
+        assert!(matches!(get(&outbound, &url), Err(OutboundError::Timeout)));
     }
 
     #[test]
