@@ -70,6 +70,7 @@ fn client() -> Client {
         skip_consent: false,
         created_at: NOW - 86_400,
         allowed_origins: vec![],
+        organizations: vec![],
     }
 }
 

@@ -57,6 +57,13 @@ pub mod kind {
     pub const UPSTREAM_DELETED: &str = "upstream.deleted";
     pub const IDENTITY_LINKED: &str = "identity.linked";
     pub const IDENTITY_UNLINKED: &str = "identity.unlinked";
+    pub const ORGANIZATION_CREATED: &str = "organization.created";
+    pub const ORGANIZATION_DELETED: &str = "organization.deleted";
+    pub const ROLE_SAVED: &str = "organization.role_saved";
+    pub const MEMBER_SAVED: &str = "organization.member_saved";
+    pub const MEMBER_REMOVED: &str = "organization.member_removed";
+    pub const INVITATION_CREATED: &str = "organization.invitation_created";
+    pub const INVITATION_ACCEPTED: &str = "organization.invitation_accepted";
 }
 
 /// One event as a flow reports it.
@@ -105,6 +112,11 @@ impl AuditEvent {
 
     pub fn client(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = Some(client_id.into());
+        self
+    }
+
+    pub fn organization(mut self, organization_id: impl Into<String>) -> Self {
+        self.organization = Some(organization_id.into());
         self
     }
 

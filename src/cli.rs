@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, and the operator commands for clients, users, upstream
-//! connections, keys and development certificates.
+//! connections, organizations, keys and development certificates.
 //! Scripts depend on these names and flags; keep them stable.
 
 use std::io::BufRead;
@@ -12,11 +12,12 @@ use serde::Serialize;
 use crate::audit::{self, AuditEvent, Outcome};
 use crate::config::Settings;
 use crate::flows::admin::{self, NewClient, NewUser};
+use crate::flows::organizations::{self, NewOrganization};
 use crate::flows::upstreams::{self, Registry};
 use crate::flows::{FlowError, Provider, now};
 use crate::keys;
 use crate::startup::{Application, open_store};
-use crate::store::StoreError;
+use crate::store::{Member, Organization, Role, Store, StoreError};
 use crate::telemetry;
 use crate::upstream::{AppleKey, ClaimMapping, Connection, Preset, UpstreamKind, UpstreamSpec, presets};
 
@@ -50,6 +51,9 @@ enum Command {
     /// any OpenID Connect / OAuth 2.0 provider).
     #[command(subcommand)]
     Upstream(UpstreamCommand),
+    /// Manage organizations (B2B tenants): their roles, members and invitations.
+    #[command(subcommand)]
+    Org(OrgCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -74,7 +78,7 @@ enum CertsCommand {
 #[derive(Subcommand)]
 enum ClientCommand {
     /// Register a client; prints its id and, for confidential clients, its secret (shown once).
-    Create(ClientCreate),
+    Create(Box<ClientCreate>),
     /// List clients.
     List(JsonFlag),
     /// Show one client.
@@ -127,6 +131,9 @@ struct ClientCreate {
     /// (CORS; repeatable).
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     allowed_origins: Vec<String>,
+    /// Restrict the client to this organization (id or slug; repeatable). Default: any.
+    #[arg(long = "organization", value_name = "ORG")]
+    organizations: Vec<String>,
     /// Choose the client id instead of a random one.
     #[arg(long)]
     id: Option<String>,
@@ -278,6 +285,107 @@ struct UpstreamCreate {
 }
 
 #[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization; prints its id, slug, name and domains.
+    Create(OrgCreate),
+    /// List organizations.
+    List(JsonFlag),
+    /// Show one organization (by id or slug) with its roles and members.
+    Show {
+        org: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete an organization, its roles, members and invitations, and revoke the grants made for it.
+    Delete { org: String },
+    /// Manage the roles of an organization.
+    #[command(subcommand)]
+    Role(OrgRoleCommand),
+    /// Manage the members of an organization.
+    #[command(subcommand)]
+    Member(OrgMemberCommand),
+    /// Invite someone by email to join an organization with roles; prints the link (shown once).
+    Invite {
+        /// The organization (id or slug).
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// A role of the organization to grant on acceptance (repeatable).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct OrgCreate {
+    /// Short name (2-63 characters of a-z, 0-9 and -): the `org_slug` claim and the `organization`
+    /// parameter.
+    #[arg(long)]
+    slug: String,
+    /// The display name.
+    #[arg(long)]
+    name: String,
+    /// An email domain of the organization (repeatable; a domain belongs to one organization only).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    domains: Vec<String>,
+    /// The organization's own upstream connection (the id of an existing one).
+    #[arg(long, value_name = "UPSTREAM_ID")]
+    connection: Option<String>,
+    /// Users with one of the organization's email domains must sign in through --connection.
+    #[arg(long)]
+    sso_required: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum OrgRoleCommand {
+    /// Create a role, or replace the permissions of an existing one; prints the role.
+    Create {
+        /// The organization (id or slug).
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// A permission the role grants, e.g. invoices:read (repeatable).
+        #[arg(long = "permission", value_name = "PERMISSION")]
+        permissions: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgMemberCommand {
+    /// Add an existing user to an organization with roles, or replace their roles.
+    Add {
+        /// The organization (id or slug).
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        /// The user's email (or user id).
+        #[arg(long)]
+        email: String,
+        /// A role of the organization (repeatable).
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a member and revoke their grants for the organization.
+    Remove {
+        /// The organization (id or slug).
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        /// The user's email (or user id).
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Recompute the hash chain; report the first broken record.
     Verify,
@@ -319,6 +427,7 @@ pub fn run() -> ExitCode {
         Command::Client(c) => client(&settings, c),
         Command::User(c) => user(&settings, c),
         Command::Upstream(c) => upstream_command(&settings, c),
+        Command::Org(c) => org_command(&settings, c),
         Command::Keys(c) => keys_command(&settings, c),
         Command::Audit(c) => audit_command(&settings, c),
         Command::Certs(c) => certs_command(c),
@@ -387,6 +496,7 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
     let store = store(settings)?;
     match command {
         ClientCommand::Create(c) => {
+            let c = *c;
             let json = c.json;
             let created = admin::create_client(
                 store.as_ref(),
@@ -402,6 +512,7 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
                     id: c.id,
                     secret: c.secret,
                     allowed_origins: c.allowed_origins,
+                    organizations: c.organizations,
                 },
             )
             .map_err(|e| e.to_string())?;
@@ -433,8 +544,20 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
             if json.json {
                 print_json(&c);
             } else {
+                let organizations = if c.organizations.is_empty() {
+                    "any".to_string()
+                } else {
+                    let mut named = Vec::new();
+                    for id in &c.organizations {
+                        named.push(match store.find_organization(id).map_err(|e| e.to_string())? {
+                            Some(o) => format!("{} ({})", o.id, o.slug),
+                            None => id.clone(),
+                        });
+                    }
+                    named.join(" ")
+                };
                 println!(
-                    "client_id:      {}\nname:           {}\ntype:           {}\nredirect_uris:  {}\npost_logout:    {}\ngrant_types:    {}\nscopes:         {}\nid_token_alg:   {}\nskip_consent:   {}\nallowed_origins: {}",
+                    "client_id:      {}\nname:           {}\ntype:           {}\nredirect_uris:  {}\npost_logout:    {}\ngrant_types:    {}\nscopes:         {}\nid_token_alg:   {}\nskip_consent:   {}\nallowed_origins: {}\norganizations:  {organizations}",
                     c.id,
                     c.name,
                     if c.is_public() { "public" } else { "confidential" },
@@ -895,6 +1018,221 @@ fn check_upstream_is_new(r: Registry, spec: &UpstreamSpec) -> Result<(), String>
             return Err(format!(
                 "the domain `{domain}` is already claimed by the connection `{owner}`"
             ));
+        }
+    }
+    Ok(())
+}
+
+/// An organization as `org show` prints it: its fields, its roles, and its members with their emails.
+#[derive(Serialize)]
+struct OrgDetail {
+    #[serde(flatten)]
+    organization: Organization,
+    roles: Vec<Role>,
+    members: Vec<MemberLine>,
+}
+
+#[derive(Serialize)]
+struct MemberLine {
+    user_id: String,
+    /// `None` if the user record is gone.
+    email: Option<String>,
+    roles: Vec<String>,
+    created_at: i64,
+}
+
+impl MemberLine {
+    fn new(store: &dyn Store, m: Member) -> Result<Self, String> {
+        let email = store
+            .find_user(&m.user_id)
+            .map_err(|e| e.to_string())?
+            .map(|u| u.email);
+        Ok(Self {
+            user_id: m.user_id,
+            email,
+            roles: m.roles,
+            created_at: m.created_at,
+        })
+    }
+}
+
+fn or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(" ")
+    }
+}
+
+fn print_organization(o: &Organization) {
+    println!(
+        "id:           {}\nslug:         {}\nname:         {}\ndomains:      {}\nconnection:   {}\nsso_required: {}",
+        o.id,
+        o.slug,
+        o.name,
+        or_dash(&o.domains),
+        o.connection_id.as_deref().unwrap_or("-"),
+        o.sso_required
+    );
+}
+
+fn org_command(settings: &Settings, command: OrgCommand) -> Result<(), String> {
+    let (store, sealer) = open_store(settings).map_err(|e| e.to_string())?;
+    let store = store.as_ref();
+    match command {
+        OrgCommand::Create(c) => {
+            if let Some(id) = &c.connection {
+                let registry = Registry {
+                    store,
+                    sealer: &sealer,
+                    settings,
+                };
+                if upstreams::find_in(registry, id).map_err(flow_error)?.is_none() {
+                    return Err(format!(
+                        "no upstream connection `{id}` (see `gatehouse upstream list`)"
+                    ));
+                }
+            }
+            if c.sso_required && c.connection.is_none() {
+                return Err(
+                    "--sso-required needs --connection (the organization's own upstream connection)".into(),
+                );
+            }
+            let slug = c.slug.clone();
+            let org = organizations::create(
+                store,
+                NewOrganization {
+                    slug: c.slug,
+                    name: c.name,
+                    domains: c.domains,
+                    connection_id: c.connection,
+                    sso_required: c.sso_required,
+                },
+            )
+            .map_err(|e| match e {
+                admin::AdminError::Store(StoreError::Conflict(_)) => {
+                    format!("the organization `{slug}` or one of its domains already exists")
+                }
+                other => other.to_string(),
+            })?;
+            if c.json {
+                print_json(&org);
+            } else {
+                print_organization(&org);
+            }
+        }
+        OrgCommand::List(f) => {
+            let orgs = store.list_organizations().map_err(|e| e.to_string())?;
+            if f.json {
+                print_json(&orgs);
+            } else {
+                for o in orgs {
+                    println!("{}\t{}\t{}\t{}", o.id, o.slug, o.name, or_dash(&o.domains));
+                }
+            }
+        }
+        OrgCommand::Show { org, json } => {
+            let organization = organizations::find(store, &org).map_err(|e| e.to_string())?;
+            let roles = store.list_roles(&organization.id).map_err(|e| e.to_string())?;
+            let members = store
+                .list_members(&organization.id)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|m| MemberLine::new(store, m))
+                .collect::<Result<Vec<_>, _>>()?;
+            let detail = OrgDetail {
+                organization,
+                roles,
+                members,
+            };
+            if json.json {
+                print_json(&detail);
+            } else {
+                print_organization(&detail.organization);
+                println!("roles:");
+                for r in &detail.roles {
+                    println!("  {}\t{}", r.name, or_dash(&r.permissions));
+                }
+                println!("members:");
+                for m in &detail.members {
+                    println!(
+                        "  {}\t{}\t{}",
+                        m.email.as_deref().unwrap_or("-"),
+                        m.user_id,
+                        or_dash(&m.roles)
+                    );
+                }
+            }
+        }
+        OrgCommand::Delete { org } => {
+            let o = organizations::delete(store, &org).map_err(|e| e.to_string())?;
+            println!(
+                "deleted organization {} ({}), its roles, members and invitations, and revoked the grants made for it",
+                o.slug, o.id
+            );
+        }
+        OrgCommand::Role(OrgRoleCommand::Create {
+            org,
+            name,
+            permissions,
+            json,
+        }) => {
+            let role =
+                organizations::save_role(store, &org, &name, permissions).map_err(|e| e.to_string())?;
+            if json {
+                print_json(&role);
+            } else {
+                println!(
+                    "role:        {}\npermissions: {}",
+                    role.name,
+                    or_dash(&role.permissions)
+                );
+            }
+        }
+        OrgCommand::Member(OrgMemberCommand::Add {
+            org,
+            email,
+            roles,
+            json,
+        }) => {
+            let member =
+                organizations::save_member(store, &org, &email, &roles).map_err(|e| e.to_string())?;
+            let line = MemberLine::new(store, member)?;
+            if json {
+                print_json(&line);
+            } else {
+                println!(
+                    "member: {} ({})\nroles:  {}",
+                    line.email.as_deref().unwrap_or("-"),
+                    line.user_id,
+                    or_dash(&line.roles)
+                );
+            }
+        }
+        OrgCommand::Member(OrgMemberCommand::Remove { org, email }) => {
+            organizations::remove_member(store, &org, &email).map_err(|e| e.to_string())?;
+            println!("removed {email} from {org} and revoked their grants for it");
+        }
+        OrgCommand::Invite {
+            org,
+            email,
+            roles,
+            json,
+        } => {
+            let created = organizations::invite(store, settings.issuer(), &org, &email, &roles)
+                .map_err(|e| e.to_string())?;
+            if json {
+                print_json(&created);
+            } else {
+                println!(
+                    "invitation URL: {}\nfor:            {}\nroles:          {}\nexpires:        {}\n(the link is shown once and works once: send it to {} now)",
+                    created.url,
+                    created.invitation.email,
+                    or_dash(&created.invitation.roles),
+                    format_time(created.invitation.expires_at),
+                    created.invitation.email
+                );
+            }
         }
     }
     Ok(())

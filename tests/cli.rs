@@ -1328,3 +1328,547 @@ fn an_apple_upstream_reads_its_key_from_a_file_and_needs_no_secret() {
     let printed = format!("{created}{shown}");
     assert!(!printed.contains(&body[..40]), "the key is never printed");
 }
+
+// Organizations (`gatehouse org ...`).
+
+/// The organizations' slugs, from `org list --json`.
+fn org_slugs(ws: &Workspace) -> Vec<String> {
+    ws.json(&["org", "list", "--json"])
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|o| o["slug"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn an_organization_is_created_listed_and_shown() {
+    let ws = Workspace::new();
+
+    let created = ws.json(&[
+        "org",
+        "create",
+        "--slug",
+        "acme",
+        "--name",
+        "Acme Corp",
+        "--domain",
+        "Acme.example",
+        "--json",
+    ]);
+
+    let id = created["id"].as_str().expect("an id").to_string();
+    assert!(id.starts_with("org_"), "{created}");
+    assert_eq!(created["slug"], "acme");
+    assert_eq!(created["name"], "Acme Corp");
+    assert_eq!(created["domains"], serde_json::json!(["acme.example"]));
+    assert_eq!(created["sso_required"], false);
+    let listed = ws.json(&["org", "list", "--json"]);
+    assert_eq!(listed, serde_json::json!([created.clone()]));
+    let by_slug = ws.json(&["org", "show", "acme", "--json"]);
+    let by_id = ws.json(&["org", "show", &id, "--json"]);
+    assert_eq!(by_slug, by_id);
+    for (key, value) in created.as_object().unwrap() {
+        assert_eq!(&by_slug[key], value, "`{key}` in {by_slug}");
+    }
+    assert_eq!(by_slug["roles"], serde_json::json!([]));
+    assert_eq!(by_slug["members"], serde_json::json!([]));
+    let text = ws.ok(&["org", "create", "--slug", "globex", "--name", "Globex"]);
+    assert!(
+        text.contains("slug:         globex") && text.contains("org_"),
+        "{text}"
+    );
+    let list = ws.ok(&["org", "list"]);
+    assert!(
+        list.contains(&id) && list.contains("acme.example") && list.contains("Globex"),
+        "{list}"
+    );
+    let shown = ws.ok(&["org", "show", "acme"]);
+    assert!(
+        shown.contains(&id) && shown.contains("Acme Corp") && shown.contains("acme.example"),
+        "{shown}"
+    );
+    let unknown = ws.fails(&["org", "show", "initech"]);
+    assert!(unknown.contains("initech"), "{unknown}");
+}
+
+#[test]
+fn an_organization_slug_is_used_once() {
+    let ws = Workspace::new();
+    ws.ok(&["org", "create", "--slug", "acme", "--name", "Acme"]);
+
+    let refused = ws.fails(&["org", "create", "--slug", "acme", "--name", "Other Acme"]);
+
+    assert!(refused.contains("acme") && refused.contains("taken"), "{refused}");
+    assert_eq!(org_slugs(&ws), vec!["acme"]);
+}
+
+#[test]
+fn an_email_domain_belongs_to_one_organization_only() {
+    let ws = Workspace::new();
+    ws.ok(&[
+        "org",
+        "create",
+        "--slug",
+        "acme",
+        "--name",
+        "Acme",
+        "--domain",
+        "acme.example",
+    ]);
+
+    let refused = ws.fails(&[
+        "org",
+        "create",
+        "--slug",
+        "globex",
+        "--name",
+        "Globex",
+        "--domain",
+        "globex.example",
+        "--domain",
+        "ACME.example",
+    ]);
+
+    assert!(
+        refused.contains("acme.example") && refused.contains("`acme`"),
+        "{refused}"
+    );
+    assert_eq!(org_slugs(&ws), vec!["acme"]);
+    ws.ok(&["org", "delete", "acme"]);
+    ws.ok(&[
+        "org",
+        "create",
+        "--slug",
+        "globex",
+        "--name",
+        "Globex",
+        "--domain",
+        "acme.example",
+    ]);
+}
+
+#[test]
+fn invalid_organizations_are_refused_with_a_reason_and_nothing_is_created() {
+    let ws = Workspace::new();
+    let cases: [(&[&str], &str); 6] = [
+        (&["--slug", "Acme Corp", "--name", "Acme"], "slug"),
+        (&["--slug", "-acme", "--name", "Acme"], "slug"),
+        (&["--slug", "a", "--name", "Acme"], "slug"),
+        (
+            &["--slug", "acme", "--name", "Acme", "--sso-required"],
+            "--connection",
+        ),
+        (
+            &["--slug", "acme", "--name", "Acme", "--connection", "nowhere"],
+            "nowhere",
+        ),
+        (
+            &["--slug", "acme", "--name", "Acme", "--domain", "not a domain"],
+            "not a domain",
+        ),
+    ];
+
+    for (extra, expected) in cases {
+        let mut args = vec!["org", "create"];
+        args.extend_from_slice(extra);
+        let refused = ws.fails(&args);
+        assert!(refused.contains(expected), "{args:?}: {refused}");
+    }
+
+    assert_eq!(org_slugs(&ws), Vec::<String>::new(), "nothing was created");
+}
+
+#[test]
+fn an_organization_with_its_own_connection_can_require_sso() {
+    let ws = Workspace::new();
+    ws.ok(&oidc_args("acme-sso", "https://login.acme.example", &[]));
+
+    let created = ws.json(&[
+        "org",
+        "create",
+        "--slug",
+        "acme",
+        "--name",
+        "Acme",
+        "--domain",
+        "acme.example",
+        "--connection",
+        "acme-sso",
+        "--sso-required",
+        "--json",
+    ]);
+
+    assert_eq!(created["connection_id"], "acme-sso", "{created}");
+    assert_eq!(created["sso_required"], true, "{created}");
+    let shown = ws.ok(&["org", "show", "acme"]);
+    assert!(
+        shown.contains("acme-sso") && shown.contains("sso_required: true"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn roles_are_defined_and_existing_users_are_added_with_them() {
+    let ws = Workspace::new();
+    let user = ws.json(&["user", "create", "--email", "ann@acme.example", "--json"]);
+    let user_id = user["user_id"].as_str().unwrap().to_string();
+    ws.ok(&["org", "create", "--slug", "acme", "--name", "Acme"]);
+
+    let role = ws.json(&[
+        "org",
+        "role",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "billing",
+        "--permission",
+        "invoices:read",
+        "--permission",
+        "invoices:write",
+        "--json",
+    ]);
+    let added = ws.json(&[
+        "org",
+        "member",
+        "add",
+        "--org",
+        "acme",
+        "--email",
+        "ann@acme.example",
+        "--role",
+        "billing",
+        "--json",
+    ]);
+
+    assert_eq!(role["name"], "billing");
+    assert_eq!(
+        role["permissions"],
+        serde_json::json!(["invoices:read", "invoices:write"])
+    );
+    assert_eq!(added["user_id"], user_id.as_str(), "{added}");
+    assert_eq!(added["roles"], serde_json::json!(["billing"]));
+    let shown = ws.json(&["org", "show", "acme", "--json"]);
+    assert_eq!(shown["roles"].as_array().map(Vec::len), Some(1), "{shown}");
+    assert_eq!(shown["roles"][0]["name"], "billing");
+    assert_eq!(
+        shown["roles"][0]["permissions"],
+        serde_json::json!(["invoices:read", "invoices:write"])
+    );
+    let members = shown["members"].as_array().expect("members");
+    assert_eq!(members.len(), 1, "{shown}");
+    assert_eq!(members[0]["user_id"], user_id.as_str());
+    assert_eq!(members[0]["email"], "ann@acme.example");
+    assert_eq!(members[0]["roles"], serde_json::json!(["billing"]));
+    let text = ws.ok(&["org", "show", "acme"]);
+    assert!(
+        text.contains("billing") && text.contains("invoices:write") && text.contains("ann@acme.example"),
+        "{text}"
+    );
+
+    // Replacing a role's permissions and a member's roles.
+    ws.ok(&[
+        "org",
+        "role",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "billing",
+        "--permission",
+        "invoices:read",
+    ]);
+    ws.ok(&[
+        "org",
+        "role",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "admin",
+        "--permission",
+        "*",
+    ]);
+    ws.ok(&[
+        "org",
+        "member",
+        "add",
+        "--org",
+        "acme",
+        "--email",
+        "ann@acme.example",
+        "--role",
+        "admin",
+    ]);
+    let shown = ws.json(&["org", "show", "acme", "--json"]);
+    assert_eq!(shown["members"].as_array().map(Vec::len), Some(1), "{shown}");
+    assert_eq!(shown["members"][0]["roles"], serde_json::json!(["admin"]));
+    let billing = shown["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "billing")
+        .expect("the billing role");
+    assert_eq!(billing["permissions"], serde_json::json!(["invoices:read"]));
+
+    ws.ok(&[
+        "org",
+        "member",
+        "remove",
+        "--org",
+        "acme",
+        "--email",
+        "ann@acme.example",
+    ]);
+
+    let shown = ws.json(&["org", "show", "acme", "--json"]);
+    assert_eq!(shown["members"], serde_json::json!([]), "{shown}");
+    let again = ws.fails(&[
+        "org",
+        "member",
+        "remove",
+        "--org",
+        "acme",
+        "--email",
+        "ann@acme.example",
+    ]);
+    assert!(again.contains("not a member"), "{again}");
+}
+
+#[test]
+fn a_member_needs_an_existing_user_and_defined_roles() {
+    let ws = Workspace::new();
+    ws.ok(&["user", "create", "--email", "ann@acme.example"]);
+    ws.ok(&["org", "create", "--slug", "acme", "--name", "Acme"]);
+    ws.ok(&[
+        "org",
+        "role",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "viewer",
+        "--permission",
+        "read",
+    ]);
+
+    let undefined = ws.fails(&[
+        "org",
+        "member",
+        "add",
+        "--org",
+        "acme",
+        "--email",
+        "ann@acme.example",
+        "--role",
+        "admin",
+    ]);
+    let unknown = ws.fails(&[
+        "org",
+        "member",
+        "add",
+        "--org",
+        "acme",
+        "--email",
+        "nobody@acme.example",
+        "--role",
+        "viewer",
+    ]);
+    let no_org = ws.fails(&[
+        "org",
+        "member",
+        "add",
+        "--org",
+        "initech",
+        "--email",
+        "ann@acme.example",
+    ]);
+
+    assert!(
+        undefined.contains("admin") && undefined.contains("acme"),
+        "{undefined}"
+    );
+    assert!(unknown.contains("nobody@acme.example"), "{unknown}");
+    assert!(no_org.contains("initech"), "{no_org}");
+    let shown = ws.json(&["org", "show", "acme", "--json"]);
+    assert_eq!(
+        shown["members"],
+        serde_json::json!([]),
+        "nothing was added: {shown}"
+    );
+}
+
+#[test]
+fn an_invitation_prints_its_link_once_with_its_expiry() {
+    let ws = Workspace::new();
+    let issuer = [("GATEHOUSE__SERVER__ISSUER", "https://id.example.com/")];
+    ws.ok(&["org", "create", "--slug", "acme", "--name", "Acme"]);
+    ws.ok(&[
+        "org",
+        "role",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "viewer",
+        "--permission",
+        "read",
+    ]);
+    let args = [
+        "org",
+        "invite",
+        "--org",
+        "acme",
+        "--email",
+        "Bob@Acme.example",
+        "--role",
+        "viewer",
+    ];
+
+    let out = succeeded(&args, ws.run_with(&args, &issuer));
+
+    let url = out
+        .lines()
+        .find_map(|l| l.strip_prefix("invitation URL: "))
+        .unwrap_or_else(|| panic!("no invitation URL: {out}"));
+    let token = url
+        .strip_prefix("https://id.example.com/invitations/")
+        .unwrap_or_else(|| panic!("<issuer>/invitations/<token>: {url}"));
+    assert!(
+        token.len() >= 32 && !token.contains('/'),
+        "a random token: {token}"
+    );
+    assert!(
+        out.contains("expires:") && out.contains("bob@acme.example"),
+        "{out}"
+    );
+    let json_args = [&args[..], &["--json"]].concat();
+    let created: Value = serde_json::from_str(&succeeded(&json_args, ws.run_with(&json_args, &issuer)))
+        .expect("one JSON object");
+    let second = created["url"].as_str().expect("the url");
+    assert!(
+        second.starts_with("https://id.example.com/invitations/") && second != url,
+        "{created}"
+    );
+    assert_eq!(created["invitation"]["roles"], serde_json::json!(["viewer"]));
+    assert!(
+        created["invitation"]["expires_at"].as_i64().is_some(),
+        "{created}"
+    );
+    assert!(
+        !created["invitation"]
+            .to_string()
+            .contains(&second["https://id.example.com/invitations/".len()..]),
+        "the token is in the link only: {created}"
+    );
+    let undefined = ws.fails(&[
+        "org",
+        "invite",
+        "--org",
+        "acme",
+        "--email",
+        "bob@acme.example",
+        "--role",
+        "admin",
+    ]);
+    assert!(undefined.contains("admin"), "{undefined}");
+    let bad_email = ws.fails(&["org", "invite", "--org", "acme", "--email", "not-an-email"]);
+    assert!(bad_email.contains("error:"), "{bad_email}");
+}
+
+#[test]
+fn an_organization_is_deleted_with_its_roles_and_members() {
+    let ws = Workspace::new();
+    ws.ok(&["user", "create", "--email", "ann@acme.example"]);
+    ws.ok(&[
+        "org",
+        "create",
+        "--slug",
+        "acme",
+        "--name",
+        "Acme",
+        "--domain",
+        "acme.example",
+    ]);
+    ws.ok(&[
+        "org",
+        "role",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "viewer",
+        "--permission",
+        "read",
+    ]);
+    ws.ok(&[
+        "org",
+        "member",
+        "add",
+        "--org",
+        "acme",
+        "--email",
+        "ann@acme.example",
+        "--role",
+        "viewer",
+    ]);
+
+    let out = ws.ok(&["org", "delete", "acme"]);
+
+    assert!(out.contains("acme"), "{out}");
+    assert_eq!(org_slugs(&ws), Vec::<String>::new());
+    let gone = ws.fails(&["org", "show", "acme"]);
+    assert!(gone.contains("acme"), "{gone}");
+    let again = ws.fails(&["org", "delete", "acme"]);
+    assert!(again.contains("acme"), "{again}");
+    ws.ok(&["user", "show", "ann@acme.example"]);
+    ws.ok(&[
+        "org",
+        "create",
+        "--slug",
+        "acme",
+        "--name",
+        "Acme again",
+        "--domain",
+        "acme.example",
+    ]);
+    assert_eq!(
+        ws.json(&["org", "show", "acme", "--json"])["members"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn a_client_is_restricted_to_existing_organizations() {
+    let ws = Workspace::new();
+    let create = |extra: &[&'static str]| {
+        let mut args = vec![
+            "client",
+            "create",
+            "--name",
+            "B2B app",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+
+    let refused = ws.fails(&create(&["--organization", "unknown"]));
+
+    assert!(refused.contains("unknown"), "{refused}");
+    assert_eq!(ws.json(&["client", "list", "--json"]), serde_json::json!([]));
+    let org = ws.json(&["org", "create", "--slug", "acme", "--name", "Acme", "--json"]);
+    let org_id = org["id"].as_str().unwrap();
+    let client = ws.json(&create(&["--organization", "acme", "--json"]));
+    assert_eq!(client["organizations"], serde_json::json!([org_id]), "{client}");
+    let shown = ws.ok(&["client", "show", client["client_id"].as_str().unwrap()]);
+    assert!(
+        shown.contains("organizations:") && shown.contains(org_id) && shown.contains("acme"),
+        "{shown}"
+    );
+    let any = ws.json(&create(&["--json"]));
+    let shown = ws.ok(&["client", "show", any["client_id"].as_str().unwrap()]);
+    assert!(shown.contains("organizations:  any"), "{shown}");
+}

@@ -25,6 +25,8 @@ pub struct AccountView {
     pub linkable: Vec<(String, String)>,
     /// False when the only way to sign in is a single linked identity.
     pub can_unlink: bool,
+    /// Organizations the user belongs to: (name, roles).
+    pub organizations: Vec<(String, Vec<String>)>,
 }
 
 /// The page of the signed-in user, or `None` when the browser is not signed in.
@@ -54,7 +56,14 @@ pub fn overview(p: &Provider, browser: &Browser) -> Result<Option<AccountView>, 
         .filter(|c| !linked.iter().any(|i| i.connection_id == c.id()))
         .map(|c| (c.id().to_string(), c.name().to_string()))
         .collect();
+    let organizations = p
+        .store
+        .list_memberships(&s.user.id)?
+        .into_iter()
+        .map(|(org, member)| (org.name, member.roles))
+        .collect();
     Ok(Some(AccountView {
+        organizations,
         can_unlink: s.user.password_hash.is_some() || linked.len() > 1,
         user: s.user,
         identities,

@@ -43,6 +43,8 @@ pub struct NewClient {
     pub secret: Option<String>,
     /// Browser origins (`https://app.example.com`) of a single-page app, for CORS.
     pub allowed_origins: Vec<String>,
+    /// Organizations (id or slug) the client may be used with; empty: any.
+    pub organizations: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -100,6 +102,13 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
     if let Some(bad) = scopes.iter().find(|s| !scope::is_valid_token(s)) {
         return Err(invalid(format!("`{bad}` is not a valid scope")));
     }
+    let mut organizations = Vec::new();
+    for org in dedup(new.organizations) {
+        let found = store
+            .find_organization(&org)?
+            .ok_or_else(|| invalid(format!("no organization `{org}`")))?;
+        organizations.push(found.id);
+    }
     let id_token_alg = new.id_token_alg.unwrap_or_else(|| "RS256".into());
     if Alg::parse(&id_token_alg).is_none() {
         return Err(invalid("--id-token-alg must be RS256, ES256 or EdDSA"));
@@ -136,6 +145,7 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
         skip_consent: new.skip_consent,
         created_at: now(),
         allowed_origins: dedup(new.allowed_origins),
+        organizations,
     };
     if store.find_client(&id)?.is_some() {
         return Err(invalid(format!("a client with id `{id}` already exists")));
@@ -263,7 +273,12 @@ pub fn delete_client(store: &dyn Store, id: &str) -> Result<(), AdminError> {
 }
 
 /// Records an operator change before it is made.
-fn audit(store: &dyn Store, event: &str, subject: &str, detail: serde_json::Value) -> Result<(), AdminError> {
+pub(super) fn audit(
+    store: &dyn Store,
+    event: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<(), AdminError> {
     let event = AuditEvent::new(event, Outcome::Success, now())
         .actor("cli")
         .subject(subject)
@@ -283,7 +298,7 @@ fn check_password(pw: &str) -> Result<String, AdminError> {
     Ok(pw.to_string())
 }
 
-fn normalise_email(email: &str) -> Result<String, AdminError> {
+pub(super) fn normalise_email(email: &str) -> Result<String, AdminError> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
         && !email.contains(char::is_whitespace)

@@ -5,6 +5,7 @@
 use tracing::instrument;
 
 use super::browser::{Browser, SignedIn, signed_in};
+use super::organizations::{self, Choice};
 use super::{FlowError, Provider, now};
 use crate::audit::Origin;
 use crate::crypto::{random_id, random_token, sha256_b64};
@@ -24,6 +25,8 @@ pub enum Next {
     Consent(String),
     /// To an upstream provider's authorization endpoint (the `connection` parameter).
     Upstream(String),
+    /// To the organization picker for this pending request.
+    Organization(String),
 }
 
 /// A pending request as stored: the validated request and when it was made.
@@ -159,6 +162,27 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
         return Ok(Next::Login(pending.id));
     }
     let signed_in = signed_in.expect("needs_login is false only with a session");
+    let choice = organizations::choose(
+        p,
+        req.organization.as_deref(),
+        &req.scopes,
+        &pending.client,
+        &signed_in.user,
+    )?;
+    match choice {
+        Choice::Refuse(e) => return Ok(Next::Respond(target.error(p.issuer(), &e))),
+        Choice::Pick(_) if req.prompt.none => {
+            return fail(
+                ErrorCode::InteractionRequired,
+                "the user must choose an organization",
+            );
+        }
+        Choice::Pick(_) => {
+            save_pending(p, &mut pending, browser)?;
+            return Ok(Next::Organization(pending.id));
+        }
+        Choice::None | Choice::Organization(_) => {}
+    }
     if needs_consent(p, &pending, &signed_in)? {
         if req.prompt.none {
             return fail(
@@ -212,6 +236,18 @@ fn save_pending(p: &Provider, pending: &mut Pending, browser: &Browser) -> Resul
 /// Issues the code and answers the client; the pending request is done.
 pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, FlowError> {
     let req = &pending.request;
+    let organization_id = match organizations::choose(
+        p,
+        req.organization.as_deref(),
+        &req.scopes,
+        &pending.client,
+        &s.user,
+    )? {
+        Choice::Organization(id) => Some(id),
+        Choice::None => None,
+        Choice::Refuse(e) => return Ok(Next::Respond(req.target.error(p.issuer(), &e))),
+        Choice::Pick(_) => return Err(FlowError::expired_request()),
+    };
     let code = random_token();
     let at = now();
     p.store.create_code(&AuthorizationCode {
@@ -229,6 +265,7 @@ pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, F
         idp: s.session.idp.clone(),
         created_at: at,
         expires_at: at + p.settings.tokens.authorization_code_ttl as i64,
+        organization_id,
     })?;
     if !pending.id.is_empty() {
         p.store.delete_auth_request(&pending.id)?;
@@ -255,4 +292,33 @@ fn hint_subject(p: &Provider, hint: &str, client_id: &str) -> Option<String> {
 pub fn verify_id_token_hint(p: &Provider, hint: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     let claims = p.keys.ring().verify_jwt(hint, Some("JWT")).ok()?;
     (claims.get("iss").and_then(|v| v.as_str()) == Some(p.issuer())).then_some(claims)
+}
+
+/// The organization picker's answer: the chosen organization (which `choose` checks again) is kept with
+/// the pending request, and the authorization continues.
+pub fn choose_organization(
+    p: &Provider,
+    request_id: &str,
+    organization_id: &str,
+    browser: &Browser,
+) -> Result<Next, FlowError> {
+    let mut pending = load_pending(p, request_id, browser)?;
+    pending.request.organization = Some(organization_id.to_string());
+    let request = serde_json::to_string(&pending.request).map_err(|_| FlowError::expired_request())?;
+    p.store.update_auth_request(&pending.id, &request)?;
+    decide(p, pending, browser, true)
+}
+
+/// What the organization picker shows: the client's name and the organizations to choose from.
+pub fn organization_choices(
+    p: &Provider,
+    request_id: &str,
+    browser: &Browser,
+) -> Result<(String, Vec<(String, String)>), FlowError> {
+    let pending = load_pending(p, request_id, browser)?;
+    let s = signed_in(p, browser)?.ok_or_else(FlowError::expired_request)?;
+    match organizations::choose(p, None, &pending.request.scopes, &pending.client, &s.user)? {
+        Choice::Pick(choices) => Ok((pending.client.name, choices)),
+        _ => Err(FlowError::expired_request()),
+    }
 }

@@ -35,6 +35,13 @@ pub fn introspect(p: &Provider, authorization: Option<&str>, params: &Params) ->
             "jti",
             "auth_time",
             "acr",
+            "amr",
+            "idp",
+            "org_id",
+            "org_slug",
+            "org_name",
+            "roles",
+            "permissions",
         ] {
             if let Some(v) = claims.get(name) {
                 out[name] = v.clone();

@@ -76,6 +76,7 @@ pub fn check_password(
     client_id: Option<&str>,
     origin: &Origin,
 ) -> Result<Option<User>, FlowError> {
+    refuse_if_sso_required(p, email)?;
     let user = p.store.find_user_by_email(email.trim())?;
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let (phc, typed) = (
@@ -113,6 +114,37 @@ pub fn check_password(
     Ok(Some(user))
 }
 
+/// An organization with `sso_required` owns its domain: its people sign in only through its connection.
+fn refuse_if_sso_required(p: &Provider, email: &str) -> Result<(), FlowError> {
+    let Some((_, domain)) = email.trim().rsplit_once('@') else {
+        return Ok(());
+    };
+    match p.store.find_organization_by_domain(domain)? {
+        Some(org) if org.sso_required => Err(FlowError::page(
+            "Sign in with your organization",
+            format!(
+                "{} requires signing in through its own sign-in service. Go back and enter your email to continue there.",
+                org.name
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The connection that serves this email: one claiming its domain, or the one of the organization
+/// that owns the domain (home-realm discovery).
+fn connection_for_email(p: &Provider, email: &str) -> Result<Option<String>, FlowError> {
+    if let Some(conn) = upstreams::for_email(p, email)? {
+        return Ok(Some(conn.id().to_string()));
+    }
+    let Some((_, domain)) = email.trim().rsplit_once('@') else {
+        return Ok(None);
+    };
+    Ok(p.store
+        .find_organization_by_domain(domain)?
+        .and_then(|org| org.connection_id))
+}
+
 /// The sign-in buttons of every upstream connection, (id, display name), and whether any connection
 /// claims email domains. A broken connection must not take password sign-in down with it.
 pub fn login_options(p: &Provider) -> (Vec<(String, String)>, bool) {
@@ -121,7 +153,11 @@ pub fn login_options(p: &Provider) -> (Vec<(String, String)>, bool) {
             all.iter()
                 .map(|c| (c.id().to_string(), c.name().to_string()))
                 .collect(),
-            all.iter().any(|c| !c.spec.domains.is_empty()),
+            all.iter().any(|c| !c.spec.domains.is_empty())
+                || p.store.list_organizations().is_ok_and(|orgs| {
+                    orgs.iter()
+                        .any(|o| o.connection_id.is_some() && !o.domains.is_empty())
+                }),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "upstream connections could not be listed");
@@ -151,12 +187,12 @@ pub fn identify(
     origin: &Origin,
 ) -> Result<Identified, FlowError> {
     let pending = load_pending(p, request_id, browser)?;
-    if let Some(conn) = upstreams::for_email(p, email)? {
+    if let Some(connection) = connection_for_email(p, email)? {
         let purpose = Purpose::SignIn {
             request_id: request_id.to_string(),
             link_proof: None,
         };
-        let url = federation::start(p, conn.id(), purpose, Some(email.trim()), browser, origin)?;
+        let url = federation::start(p, &connection, purpose, Some(email.trim()), browser, origin)?;
         return Ok(Identified::Upstream(url));
     }
     Ok(Identified::Password(LoginView {

@@ -11,6 +11,7 @@ pub mod introspect;
 pub mod link;
 pub mod login;
 pub mod logout;
+pub mod organizations;
 pub mod revoke;
 pub mod token;
 pub mod upstreams;

@@ -145,16 +145,14 @@ fn authorization_code(
             refusal = Some(reason);
             return None;
         }
-        let (record, refresh) = issue_record(
-            p,
-            client,
-            &grant.grant_id,
-            &grant.user_id,
-            &grant.scope,
-            auth_of(grant.auth_time, &grant.acr, &grant.amr, &grant.idp),
-            at,
-            None,
-        );
+        let facts = GrantFacts {
+            grant_id: &grant.grant_id,
+            user_id: &grant.user_id,
+            scope: &grant.scope,
+            auth: auth_of(grant.auth_time, &grant.acr, &grant.amr, &grant.idp),
+            organization_id: grant.organization_id.as_deref(),
+        };
+        let (record, refresh) = issue_record(p, client, &facts, at, None);
         issued = Some((record.access_jti.clone(), refresh));
         Some(record)
     })?;
@@ -170,14 +168,19 @@ fn authorization_code(
         Redemption::Invalid => return Err(OAuthError::invalid_grant("the code is invalid or expired").into()),
     };
     let (jti, refresh) = issued.expect("issued with the grant");
-    let auth = auth_of(grant.auth_time, &grant.acr, &grant.amr, &grant.idp);
+    let facts = GrantFacts {
+        grant_id: &grant.grant_id,
+        user_id: &grant.user_id,
+        scope: &grant.scope,
+        auth: auth_of(grant.auth_time, &grant.acr, &grant.amr, &grant.idp),
+        organization_id: grant.organization_id.as_deref(),
+    };
     let scopes = scope::parse(&grant.scope);
     let response = respond(
         p,
         client,
-        &grant.user_id,
+        &facts,
         &scopes,
-        &auth,
         grant.nonce.as_deref(),
         &jti,
         refresh,
@@ -216,17 +219,14 @@ fn refresh(
                 ));
                 return None;
             }
-            let auth = auth_of(current.auth_time, &current.acr, &current.amr, &current.idp);
-            let (record, refresh) = issue_record(
-                p,
-                client,
-                &current.grant_id,
-                &current.user_id,
-                &current.scope,
-                auth,
-                at,
-                Some(current.grant_expires_at),
-            );
+            let facts = GrantFacts {
+                grant_id: &current.grant_id,
+                user_id: &current.user_id,
+                scope: &current.scope,
+                auth: auth_of(current.auth_time, &current.acr, &current.amr, &current.idp),
+                organization_id: current.organization_id.as_deref(),
+            };
+            let (record, refresh) = issue_record(p, client, &facts, at, Some(current.grant_expires_at));
             issued = Some((record.access_jti.clone(), refresh, scopes));
             Some(record)
         })?;
@@ -246,18 +246,14 @@ fn refresh(
         }
     };
     let (jti, refresh, scopes) = issued.expect("issued with the grant");
-    let auth = auth_of(current.auth_time, &current.acr, &current.amr, &current.idp);
-    let response = respond(
-        p,
-        client,
-        &current.user_id,
-        &scopes,
-        &auth,
-        None,
-        &jti,
-        refresh,
-        at,
-    )?;
+    let facts = GrantFacts {
+        grant_id: &current.grant_id,
+        user_id: &current.user_id,
+        scope: &current.scope,
+        auth: auth_of(current.auth_time, &current.acr, &current.amr, &current.idp),
+        organization_id: current.organization_id.as_deref(),
+    };
+    let response = respond(p, client, &facts, &scopes, None, &jti, refresh, at)?;
     Ok((response, current.user_id))
 }
 
@@ -268,7 +264,7 @@ fn client_credentials(
     requested: Option<Vec<String>>,
 ) -> Result<(TokenResponse, String), FlowError> {
     // Every standard scope is about a user, so none of them can be granted here.
-    let user_scopes = scope::STANDARD_SCOPES;
+    let user_scopes = scope::USER_SCOPES;
     let allowed: Vec<String> = client
         .scopes
         .iter()
@@ -317,19 +313,26 @@ fn auth_of(auth_time: i64, acr: &Option<String>, amr: &str, idp: &Option<String>
     }
 }
 
+/// What a code or refresh token carries into the tokens issued from it.
+struct GrantFacts<'a> {
+    grant_id: &'a str,
+    user_id: &'a str,
+    scope: &'a str,
+    auth: Authentication,
+    /// The organization the grant was made for: refresh keeps it.
+    organization_id: Option<&'a str>,
+}
+
 /// What a redemption records: the access token's `jti` (so revoking the grant can deny-list it) and,
 /// when the client may refresh, a new refresh token (returned in clear, stored hashed).
-#[expect(clippy::too_many_arguments)]
 fn issue_record(
     p: &Provider,
     client: &Client,
-    grant_id: &str,
-    user_id: &str,
-    scope: &str,
-    auth: Authentication,
+    g: &GrantFacts,
     at: i64,
     grant_expires_at: Option<i64>,
 ) -> (IssueRecord, Option<String>) {
+    let auth = &g.auth;
     let t = &p.settings.tokens;
     let refresh = client.allows_grant("refresh_token").then(random_token);
     let grant_expires_at = grant_expires_at.unwrap_or(at + t.refresh_token_absolute_ttl as i64);
@@ -338,10 +341,10 @@ fn issue_record(
         access_expires_at: at + t.access_token_ttl as i64,
         refresh: refresh.as_ref().map(|token| RefreshToken {
             token_hash: sha256_b64(token),
-            grant_id: grant_id.to_string(),
+            grant_id: g.grant_id.to_string(),
             client_id: client.id.clone(),
-            user_id: user_id.to_string(),
-            scope: scope.to_string(),
+            user_id: g.user_id.to_string(),
+            scope: g.scope.to_string(),
             auth_time: auth.auth_time,
             acr: auth.acr.clone(),
             amr: auth.amr.join(" "),
@@ -351,6 +354,7 @@ fn issue_record(
             grant_expires_at,
             used_at: None,
             revoked_at: None,
+            organization_id: g.organization_id.map(str::to_string),
         }),
     };
     (record, refresh)
@@ -361,17 +365,19 @@ fn issue_record(
 fn respond(
     p: &Provider,
     client: &Client,
-    user_id: &str,
+    g: &GrantFacts,
     scopes: &[String],
-    auth: &Authentication,
     nonce: Option<&str>,
     jti: &str,
     refresh_token: Option<String>,
     at: i64,
 ) -> Result<TokenResponse, FlowError> {
+    let (user_id, auth) = (g.user_id, &g.auth);
     let t = &p.settings.tokens;
     let ring = p.keys.ring();
-    let access_claims = claims::access_token_claims(AccessTokenInput {
+    // Read now, not at authorization: a role change shows at the next refresh.
+    let org_claims = super::organizations::claims_for(p, user_id, g.organization_id, scopes)?;
+    let mut access_claims = claims::access_token_claims(AccessTokenInput {
         issuer: p.issuer(),
         client_id: &client.id,
         subject: user_id,
@@ -381,6 +387,9 @@ fn respond(
         now: at,
         ttl: t.access_token_ttl as i64,
     });
+    if let Some(map) = access_claims.as_object_mut() {
+        map.extend(org_claims.clone());
+    }
     let access_token = ring.sign_jwt(Alg::ES256, "at+jwt", &access_claims)?;
     let id_token = if scope::contains(scopes, "openid") {
         let user = p
@@ -388,11 +397,12 @@ fn respond(
             .find_user(user_id)?
             .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
         let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
-        let user_claims = if t.claims_in_id_token {
+        let mut user_claims = if t.claims_in_id_token {
             claims::user_claims(&user, scopes)
         } else {
             claims::user_claims(&user, &[])
         };
+        user_claims.extend(org_claims);
         let id_claims: Value = claims::id_token_claims(IdTokenInput {
             issuer: p.issuer(),
             client_id: &client.id,

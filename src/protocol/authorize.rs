@@ -97,6 +97,9 @@ pub struct AuthorizationRequest {
     /// Gatehouse extension: sign in through this upstream connection, skipping the chooser.
     #[serde(default)]
     pub connection: Option<String>,
+    /// Gatehouse extension: the organization (id or slug) to sign in for (B2B).
+    #[serde(default)]
+    pub organization: Option<String>,
 }
 
 /// Why a request was refused, and whether it is safe to tell the client by redirect.
@@ -206,6 +209,7 @@ impl AuthorizationRequest {
             acr_values: params.get("acr_values").map(scope::parse).unwrap_or_default(),
             ui_locales: params.get("ui_locales").map(str::to_string),
             connection: params.get("connection").map(str::to_string),
+            organization: params.get("organization").map(str::to_string),
         })
     }
 
@@ -279,6 +283,7 @@ mod tests {
             skip_consent: false,
             created_at: 0,
             allowed_origins: vec![],
+            organizations: vec![],
         }
     }
 

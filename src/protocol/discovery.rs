@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::scope::STANDARD_SCOPES;
+use super::scope::USER_SCOPES;
 
 pub fn metadata(issuer: &str) -> Value {
     let at = |path: &str| format!("{issuer}{path}");
@@ -15,7 +15,7 @@ pub fn metadata(issuer: &str) -> Value {
         "end_session_endpoint": at("/end_session"),
         "introspection_endpoint": at("/introspect"),
         "revocation_endpoint": at("/revoke"),
-        "scopes_supported": STANDARD_SCOPES,
+        "scopes_supported": USER_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -29,7 +29,8 @@ pub fn metadata(issuer: &str) -> Value {
         "acr_values_supported": [crate::protocol::ACR_PASSWORD],
         "claims_supported": [
             "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "idp", "azp", "at_hash",
-            "name", "updated_at", "email", "email_verified"
+            "name", "updated_at", "email", "email_verified", "org_id", "org_slug", "org_name", "roles",
+            "permissions"
         ],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

@@ -3,6 +3,17 @@
 /// The scopes Gatehouse understands by default; clients may be limited to a subset.
 pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
+/// Scopes about the user that a client may be allowed (`client create --scope`): the standard ones and
+/// the organization scopes (B2B). None of them can be granted to client_credentials.
+pub const USER_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "organization",
+    "roles",
+];
+
 /// Splits a scope string, dropping repeats while keeping the first-seen order.
 pub fn parse(scope: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -41,6 +52,8 @@ pub fn describe(scope: &str) -> &'static str {
         "profile" => "See your name and basic profile",
         "email" => "See your email address",
         "offline_access" => "Stay connected while you are away",
+        "organization" => "Know which organization you are signing in for",
+        "roles" => "See your roles and permissions in that organization",
         _ => "Access this part of your account",
     }
 }

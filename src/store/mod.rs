@@ -64,6 +64,8 @@ pub trait AuthRequestStore: Send + Sync {
         browser_hash: &str,
         now: i64,
     ) -> Result<Option<PendingAuthRequest>, StoreError>;
+    /// Replaces the stored request of a pending authorization (after the user chose an organization).
+    fn update_auth_request(&self, id: &str, request: &str) -> Result<(), StoreError>;
     /// Removes a pending request once it has been answered. Missing is not an error.
     fn delete_auth_request(&self, id: &str) -> Result<(), StoreError>;
 }
@@ -174,6 +176,42 @@ pub trait FederationStateStore: Send + Sync {
     ) -> Result<Option<LinkProof>, StoreError>;
 }
 
+pub trait OrganizationStore: Send + Sync {
+    /// Inserts an organization and its domains in one transaction; `Conflict` if the id, the slug or a
+    /// domain is taken (a domain belongs to at most one organization).
+    fn create_organization(&self, org: &Organization) -> Result<(), StoreError>;
+    /// By id or by slug.
+    fn find_organization(&self, id_or_slug: &str) -> Result<Option<Organization>, StoreError>;
+    fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
+    /// The organization that claims this (lower-cased) email domain.
+    fn find_organization_by_domain(&self, domain: &str) -> Result<Option<Organization>, StoreError>;
+    /// Deletes an organization, its roles, members and invitations, and revokes every grant made for
+    /// it; false if absent.
+    fn delete_organization(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Creates or replaces a role.
+    fn save_role(&self, role: &Role) -> Result<(), StoreError>;
+    fn list_roles(&self, organization_id: &str) -> Result<Vec<Role>, StoreError>;
+    /// Adds a member or replaces their roles.
+    fn save_member(&self, member: &Member) -> Result<(), StoreError>;
+    fn find_member(&self, organization_id: &str, user_id: &str) -> Result<Option<Member>, StoreError>;
+    fn list_members(&self, organization_id: &str) -> Result<Vec<Member>, StoreError>;
+    /// Every organization this user belongs to, with the membership.
+    fn list_memberships(&self, user_id: &str) -> Result<Vec<(Organization, Member)>, StoreError>;
+    /// Removes a member and, in the same transaction, revokes their grants for this organization.
+    fn remove_member(&self, organization_id: &str, user_id: &str, now: i64) -> Result<bool, StoreError>;
+    fn create_invitation(&self, invitation: &Invitation) -> Result<(), StoreError>;
+    fn find_invitation(&self, id_hash: &str) -> Result<Option<Invitation>, StoreError>;
+    /// Accepts an invitation once: marks it accepted by `user_id` and makes them a member with its roles
+    /// (adding to roles they already hold), only if it is unaccepted and unexpired. Of concurrent callers
+    /// at most one gets `Some`.
+    fn accept_invitation(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Option<Invitation>, StoreError>;
+}
+
 pub trait HealthCheck: Send + Sync {
     /// Succeeds when the database answers a trivial query.
     fn ping(&self) -> Result<(), StoreError>;
@@ -206,6 +244,7 @@ pub trait Store:
     + UpstreamStore
     + IdentityStore
     + FederationStateStore
+    + OrganizationStore
     + HealthCheck
 {
 }
@@ -221,6 +260,7 @@ impl<T> Store for T where
         + UpstreamStore
         + IdentityStore
         + FederationStateStore
+        + OrganizationStore
         + HealthCheck
 {
 }

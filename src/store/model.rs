@@ -19,6 +19,8 @@ pub struct Client {
     pub created_at: i64,
     /// Browser origins allowed to call `/token`, `/revoke` and `/userinfo` (CORS).
     pub allowed_origins: Vec<String>,
+    /// Organization ids this client may be used with; empty: any (and none).
+    pub organizations: Vec<String>,
 }
 
 impl Client {
@@ -87,6 +89,8 @@ pub struct AuthorizationCode {
     pub idp: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The organization the grant was made for (the B2B context), if any.
+    pub organization_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +112,8 @@ pub struct RefreshToken {
     pub grant_expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// Carried over on rotation from the code.
+    pub organization_id: Option<String>,
 }
 
 impl RefreshToken {
@@ -203,4 +209,51 @@ pub struct LinkProof {
     pub request_id: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+/// A B2B tenant.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Organization {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    /// Verified email domains (lower-case): home-realm discovery and `sso_required`.
+    pub domains: Vec<String>,
+    /// The organization's own upstream connection, if any.
+    pub connection_id: Option<String>,
+    /// Members whose email domain is the organization's may sign in only through its connection.
+    pub sso_required: bool,
+    pub created_at: i64,
+}
+
+/// A role of one organization: a name and the permissions it grants (`invoices:read`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Role {
+    pub organization_id: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub created_at: i64,
+}
+
+/// A user's membership of an organization and the roles they hold there.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Member {
+    pub organization_id: String,
+    pub user_id: String,
+    pub roles: Vec<String>,
+    pub created_at: i64,
+}
+
+/// An invitation to join an organization with roles; single use, expiring.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Invitation {
+    #[serde(skip)]
+    pub id_hash: String,
+    pub organization_id: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub accepted_at: Option<i64>,
+    pub accepted_by: Option<String>,
 }

@@ -35,9 +35,12 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
             identities: view.identities,
             linkable: view.linkable,
             can_unlink: view.can_unlink,
-            notice: params
-                .has("linked")
-                .then(|| "The provider is now linked to your account.".to_string()),
+            organizations: view.organizations,
+            notice: match (params.get("linked"), params.get("joined")) {
+                (Some(_), _) => Some("The provider is now linked to your account.".to_string()),
+                (None, Some(org)) => Some(format!("You are now a member of {org}.")),
+                _ => None,
+            },
         }),
         (None, upstreams) => ok(&AccountLoginPage {
             csrf,
@@ -92,7 +95,12 @@ pub async fn sign_in(
     .await?;
     match outcome {
         (Some(session_id), _) => {
-            let mut response = see_other("/account").finish();
+            // Only an invitation page of ours may be returned to: never an open redirect.
+            let target = params
+                .get("return_to")
+                .filter(|t| t.starts_with("/invitations/") && !t.contains("//") && !t.contains('\\'))
+                .unwrap_or("/account");
+            let mut response = see_other(target).finish();
             response
                 .add_cookie(&state.session_cookie(session_id))
                 .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;

@@ -40,6 +40,11 @@ pub fn respond(state: &AppState, cookies: &BrowserCookies, next: Next) -> HttpRe
             cookies.apply(state, &mut response);
             response.finish()
         }
+        Next::Organization(id) => {
+            let mut response = see_other(&format!("/organization?req={id}"));
+            cookies.apply(state, &mut response);
+            response.finish()
+        }
         Next::Consent(id) => {
             let mut response = see_other(&format!("/consent?req={id}"));
             cookies.apply(state, &mut response);

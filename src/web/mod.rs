@@ -14,6 +14,7 @@ mod health;
 mod login;
 mod logout;
 mod observe;
+mod organization;
 pub mod pages;
 mod token;
 mod userinfo;
@@ -99,6 +100,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .route("/account/login", web::post().to(account::sign_in))
     .route("/account/upstream", web::post().to(account::upstream))
     .route("/account/unlink", web::post().to(account::unlink))
+    .service(
+        web::resource("/organization")
+            .get(organization::show)
+            .post(organization::choose),
+    )
+    .service(
+        web::resource("/invitations/{token}")
+            .get(organization::show_invitation)
+            .post(organization::accept_invitation),
+    )
     .service(
         web::resource("/consent")
             .get(consent::show_consent)

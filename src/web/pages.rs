@@ -31,6 +31,27 @@ pub struct LoginPage {
 }
 
 #[derive(Template)]
+#[template(path = "organization.html")]
+pub struct OrganizationPage {
+    pub req: String,
+    pub csrf: String,
+    pub client_name: String,
+    /// (organization id, name)
+    pub organizations: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+pub struct InvitationPage {
+    pub token: String,
+    pub csrf: String,
+    pub organization: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub signed_in_as: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "link.html")]
 pub struct LinkPage {
     pub proof: String,
@@ -51,6 +72,8 @@ pub struct AccountPage {
     pub linkable: Vec<(String, String)>,
     pub can_unlink: bool,
     pub notice: Option<String>,
+    /// (organization name, roles)
+    pub organizations: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Template)]

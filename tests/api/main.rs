@@ -16,6 +16,7 @@ mod issuer;
 mod keys;
 mod logout;
 mod operations;
+mod organizations;
 mod prompt;
 mod rate_limits;
 mod refresh;

@@ -20,6 +20,7 @@ fn code(user_id: &str, hash: &str, grant: &str, expires_at: i64) -> Authorizatio
         acr: None,
         amr: "pwd".into(),
         idp: None,
+        organization_id: None,
         created_at: 1,
         expires_at,
     }
@@ -36,6 +37,7 @@ fn refresh(user_id: &str, hash: &str, grant: &str) -> RefreshToken {
         acr: None,
         amr: "pwd".into(),
         idp: None,
+        organization_id: None,
         created_at: 100,
         expires_at: 10_000,
         grant_expires_at: 20_000,

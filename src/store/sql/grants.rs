@@ -164,7 +164,7 @@ impl GrantStore for SqlStore {
 }
 
 /// Revokes a grant's refresh tokens and deny-lists the access tokens still alive from it.
-fn revoke_grant_in(conn: &mut DbConnection, grant_id: &str, now: i64) -> QueryResult<()> {
+pub(super) fn revoke_grant_in(conn: &mut DbConnection, grant_id: &str, now: i64) -> QueryResult<()> {
     diesel::update(
         rt::table
             .filter(rt::grant_id.eq(grant_id))

@@ -7,6 +7,7 @@ mod connection;
 mod federation;
 mod grants;
 mod keys;
+mod organizations;
 mod rows;
 pub mod schema;
 mod sessions;

@@ -20,6 +20,7 @@ pub struct ClientRow {
     pub skip_consent: bool,
     pub created_at: i64,
     pub allowed_origins: String,
+    pub organizations: String,
 }
 
 fn json_list(items: &[String]) -> String {
@@ -72,6 +73,7 @@ impl From<&Client> for ClientRow {
             skip_consent: c.skip_consent,
             created_at: c.created_at,
             allowed_origins: json_list(&c.allowed_origins),
+            organizations: json_list(&c.organizations),
         }
     }
 }
@@ -90,6 +92,7 @@ impl From<ClientRow> for Client {
             skip_consent: r.skip_consent,
             created_at: r.created_at,
             allowed_origins: parse_json_list(&r.allowed_origins),
+            organizations: parse_json_list(&r.organizations),
         }
     }
 }
@@ -226,6 +229,7 @@ pub struct CodeRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    pub organization_id: Option<String>,
 }
 
 impl From<&AuthorizationCode> for CodeRow {
@@ -245,6 +249,7 @@ impl From<&AuthorizationCode> for CodeRow {
             created_at: c.created_at,
             expires_at: c.expires_at,
             used_at: None,
+            organization_id: c.organization_id.clone(),
         }
     }
 }
@@ -266,6 +271,7 @@ impl From<CodeRow> for AuthorizationCode {
             amr: amr_of(&r.amr),
             created_at: r.created_at,
             expires_at: r.expires_at,
+            organization_id: r.organization_id,
         }
     }
 }
@@ -286,6 +292,7 @@ pub struct RefreshRow {
     pub grant_expires_at: i64,
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub organization_id: Option<String>,
 }
 
 impl From<&RefreshToken> for RefreshRow {
@@ -304,6 +311,7 @@ impl From<&RefreshToken> for RefreshRow {
             grant_expires_at: t.grant_expires_at,
             used_at: t.used_at,
             revoked_at: t.revoked_at,
+            organization_id: t.organization_id.clone(),
         }
     }
 }
@@ -325,6 +333,7 @@ impl From<RefreshRow> for RefreshToken {
             grant_expires_at: r.grant_expires_at,
             used_at: r.used_at,
             revoked_at: r.revoked_at,
+            organization_id: r.organization_id,
         }
     }
 }

@@ -13,6 +13,7 @@ diesel::table! {
         skip_consent -> Bool,
         created_at -> BigInt,
         allowed_origins -> Text,
+        organizations -> Text,
     }
 }
 
@@ -68,6 +69,7 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
+        organization_id -> Nullable<Text>,
     }
 }
 
@@ -88,6 +90,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
+        organization_id -> Nullable<Text>,
     }
 }
 
@@ -194,5 +197,54 @@ diesel::table! {
         request_id -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        connection_id -> Nullable<Text>,
+        sso_required -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organization_domains (domain) {
+        domain -> Text,
+        organization_id -> Text,
+    }
+}
+
+diesel::table! {
+    organization_roles (organization_id, name) {
+        organization_id -> Text,
+        name -> Text,
+        permissions -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organization_members (organization_id, user_id) {
+        organization_id -> Text,
+        user_id -> Text,
+        roles -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organization_invitations (id_hash) {
+        id_hash -> Text,
+        organization_id -> Text,
+        email -> Text,
+        roles -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        accepted_at -> Nullable<BigInt>,
+        accepted_by -> Nullable<Text>,
     }
 }

@@ -55,6 +55,13 @@ impl AuthRequestStore for SqlStore {
         Ok(row.map(PendingAuthRequest::from))
     }
 
+    fn update_auth_request(&self, id: &str, request: &str) -> Result<(), StoreError> {
+        diesel::update(auth_requests::table.find(id))
+            .set(auth_requests::request.eq(request))
+            .execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+
     fn delete_auth_request(&self, id: &str) -> Result<(), StoreError> {
         diesel::delete(auth_requests::table.find(id)).execute(&mut *self.conn()?)?;
         Ok(())
