@@ -45,6 +45,7 @@ fn user() -> User {
         password_hash: None,
         created_at: NOW - 86_400,
         updated_at: NOW - 3_600,
+        profile: Default::default(),
     }
 }
 
@@ -136,7 +137,7 @@ fn claims(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("claims");
     group.bench_function("user_claims", |b| {
-        b.iter(|| user_claims(black_box(&user), &scopes))
+        b.iter(|| user_claims(black_box(&user), &scopes, &[]))
     });
     group.bench_function("access_token_claims", |b| {
         b.iter(|| access_claims(black_box(&scopes), &auth))
@@ -146,7 +147,7 @@ fn claims(c: &mut Criterion) {
             id_token_claims(IdTokenInput {
                 issuer: ISSUER,
                 client_id: CLIENT_ID,
-                user_claims: user_claims(black_box(&user), &scopes),
+                user_claims: user_claims(black_box(&user), &scopes, &[]),
                 nonce: Some("n-0S6_WzA2Mj"),
                 authentication: &auth,
                 access_token: Some((access_token, Alg::ES256)),

@@ -45,6 +45,7 @@ pub mod kind {
     pub const LOGOUT: &str = "logout";
     pub const USER_CREATED: &str = "user.created";
     pub const USER_DELETED: &str = "user.deleted";
+    pub const USER_UPDATED: &str = "user.updated";
     pub const PASSWORD_CHANGED: &str = "user.password_changed";
     pub const CLIENT_CREATED: &str = "client.created";
     pub const CLIENT_DELETED: &str = "client.deleted";

@@ -168,6 +168,21 @@ enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Change a user's name and profile fields (standard OIDC claims such as given_name,
+    /// birthdate or phone_number; address.<field>; attributes.<name>).
+    Update {
+        /// The user's id or email.
+        user: String,
+        /// A new display name (empty clears it).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// A profile field to set, e.g. given_name=Ada, address.locality=London or
+        /// attributes.tier=gold; an empty value clears the field (repeatable).
+        #[arg(long = "set", value_name = "FIELD=VALUE", value_parser = parse_field_value)]
+        set: Vec<(String, String)>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Delete a user and their sessions, tokens and consents.
     Delete { user: String },
     /// Set a user's password from the first line of standard input.
@@ -661,6 +676,32 @@ fn user(settings: &Settings, command: UserCommand) -> Result<(), String> {
                         "not set"
                     }
                 );
+                for (field, value) in profile_lines(&u.profile) {
+                    println!("{field}: {value}");
+                }
+            }
+        }
+        UserCommand::Update {
+            user,
+            name,
+            set,
+            json,
+        } => {
+            if name.is_none() && set.is_empty() {
+                return Err("nothing to update: give --name NAME or --set FIELD=VALUE".into());
+            }
+            let u = admin::update_profile(store.as_ref(), &user, admin::ProfileUpdate { name, fields: set })
+                .map_err(|e| e.to_string())?;
+            if json.json {
+                print_json(&u);
+            } else {
+                println!("user_id: {}", u.id);
+                if let Some(name) = &u.name {
+                    println!("name: {name}");
+                }
+                for (field, value) in profile_lines(&u.profile) {
+                    println!("{field}: {value}");
+                }
             }
         }
         UserCommand::Delete { user } => {
@@ -674,6 +715,43 @@ fn user(settings: &Settings, command: UserCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `--set FIELD=VALUE`, split at the first `=` (the value may be empty, to clear the field).
+fn parse_field_value(arg: &str) -> Result<(String, String), String> {
+    match arg.split_once('=') {
+        Some((field, value)) if !field.trim().is_empty() => Ok((field.trim().to_string(), value.to_string())),
+        _ => Err(format!(
+            "`{arg}` is not FIELD=VALUE (use FIELD= to clear a field)"
+        )),
+    }
+}
+
+/// A profile as `field: value` pairs, with `address` and `attributes` flattened
+/// (`address.locality`, `attributes.tier`); unset fields are left out.
+fn profile_lines(profile: &crate::store::Profile) -> Vec<(String, String)> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (key, v) in fields {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, v, out);
+                }
+            }
+            serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+            serde_json::Value::Null => {}
+            other => out.push((prefix.to_string(), other.to_string())),
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(value) = serde_json::to_value(profile) {
+        walk("", &value, &mut out);
+    }
+    out
 }
 
 /// A connection as `upstream create|list|show` print it: never its client secret or Apple key.

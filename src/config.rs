@@ -25,6 +25,9 @@ pub struct Settings {
     /// Upstream identity providers declared in the file (`[[upstreams]]`); more can be added by CLI.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upstreams: Vec<crate::upstream::UpstreamSpec>,
+    /// Operator-defined scopes releasing profile attributes (`[[scopes]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<crate::protocol::claims::CustomScope>,
 }
 
 /// Outbound requests to upstream providers (discovery, JWKS, token, userinfo).
@@ -275,6 +278,7 @@ impl Settings {
         let mut merged = defaults_table();
         // The only list of tables; absent from the defaults (and the example file) when empty.
         merged.insert("upstreams".into(), Value::Array(Vec::new()));
+        merged.insert("scopes".into(), Value::Array(Vec::new()));
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
@@ -371,6 +375,34 @@ impl Settings {
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be greater than 0")));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for s in &self.scopes {
+            let standard_claim = |c: &str| {
+                crate::protocol::claims::SCOPE_CLAIMS
+                    .iter()
+                    .any(|(_, claims)| claims.contains(&c))
+                    || ["sub", "org_id", "org_slug", "org_name", "roles", "permissions"].contains(&c)
+            };
+            if !crate::protocol::scope::is_valid_token(&s.name)
+                || crate::protocol::scope::USER_SCOPES.contains(&s.name.as_str())
+                || !names.insert(s.name.as_str())
+            {
+                return Err(ConfigError(format!(
+                    "scopes: `{}` must be a new, unique scope name",
+                    s.name
+                )));
+            }
+            if s.claims.is_empty()
+                || s.claims
+                    .iter()
+                    .any(|c| !crate::protocol::scope::is_valid_token(c) || standard_claim(c))
+            {
+                return Err(ConfigError(format!(
+                    "scopes `{}`: claims must be attribute names that are not standard claims",
+                    s.name
+                )));
             }
         }
         let mut seen = std::collections::HashSet::new();

@@ -1872,3 +1872,107 @@ fn a_client_is_restricted_to_existing_organizations() {
     let shown = ws.ok(&["client", "show", any["client_id"].as_str().unwrap()]);
     assert!(shown.contains("organizations:  any"), "{shown}");
 }
+
+#[test]
+fn a_user_profile_is_updated_shown_and_cleared() {
+    let ws = Workspace::new();
+    ws.ok(&["user", "create", "--email", "ada@example.com"]);
+
+    let updated = ws.json(&[
+        "user",
+        "update",
+        "ada@example.com",
+        "--name",
+        "Ada Lovelace",
+        "--set",
+        "given_name=Ada",
+        "--set",
+        "phone_number=+442071234567",
+        "--set",
+        "address.locality=London",
+        "--set",
+        "attributes.tier=gold",
+        "--json",
+    ]);
+
+    let expected = serde_json::json!({
+        "given_name": "Ada",
+        "phone_number": "+442071234567",
+        "address": { "locality": "London" },
+        "attributes": { "tier": "gold" },
+    });
+    assert_eq!(updated["profile"], expected, "{updated}");
+    assert_eq!(updated["name"], "Ada Lovelace", "{updated}");
+    let id = updated["user_id"].as_str().expect("a user_id");
+    let shown = ws.json(&["user", "show", id, "--json"]);
+    assert_eq!(shown["profile"], expected, "{shown}");
+    assert_eq!(shown["name"], "Ada Lovelace", "{shown}");
+    let human = ws.ok(&["user", "show", "ada@example.com"]);
+    for line in [
+        "given_name: Ada",
+        "phone_number: +442071234567",
+        "address.locality: London",
+        "attributes.tier: gold",
+        "password:       not set",
+    ] {
+        assert!(human.lines().any(|l| l == line), "no `{line}` in: {human}");
+    }
+    let text_update = ws.ok(&["user", "update", "ada@example.com", "--set", "locale=en-GB"]);
+    assert!(
+        text_update.lines().any(|l| l == "locale: en-GB")
+            && text_update.lines().any(|l| l == "address.locality: London"),
+        "{text_update}"
+    );
+
+    let cleared = ws.json(&[
+        "user",
+        "update",
+        "ada@example.com",
+        "--set",
+        "given_name=",
+        "--json",
+    ]);
+
+    assert!(cleared["profile"].get("given_name").is_none(), "{cleared}");
+    let shown = ws.json(&["user", "show", "ada@example.com", "--json"]);
+    assert!(shown["profile"].get("given_name").is_none(), "{shown}");
+    assert_eq!(shown["profile"]["phone_number"], "+442071234567", "{shown}");
+    assert_eq!(shown["profile"]["address"]["locality"], "London", "{shown}");
+    assert_eq!(shown["profile"]["attributes"]["tier"], "gold", "{shown}");
+    assert!(
+        !ws.ok(&["user", "show", "ada@example.com"]).contains("given_name"),
+        "a cleared field is not shown"
+    );
+}
+
+#[test]
+fn invalid_profile_updates_are_refused_naming_the_problem() {
+    let ws = Workspace::new();
+    ws.ok(&["user", "create", "--email", "bob@example.com"]);
+    ws.ok(&["user", "update", "bob@example.com", "--set", "given_name=Bob"]);
+    let update = |extra: &[&'static str]| {
+        let mut args = vec!["user", "update", "bob@example.com"];
+        args.extend_from_slice(extra);
+        args
+    };
+
+    let unknown_field = ws.fails(&update(&["--set", "shoe_size=44"]));
+    let birthdate = ws.fails(&update(&["--set", "birthdate=1990-13-45"]));
+    let phone = ws.fails(&update(&["--set", "phone_number=0207 123 4567"]));
+    let no_value = ws.fails(&update(&["--set", "novalue"]));
+    let nothing = ws.fails(&update(&[]));
+    let unknown_user = ws.fails(&["user", "update", "nobody@example.com", "--set", "given_name=X"]);
+
+    assert!(unknown_field.contains("unknown profile field"), "{unknown_field}");
+    assert!(birthdate.contains("birthdate"), "{birthdate}");
+    assert!(phone.contains("phone_number"), "{phone}");
+    assert!(no_value.contains("novalue"), "{no_value}");
+    assert!(nothing.contains("nothing to update"), "{nothing}");
+    assert!(unknown_user.contains("nobody@example.com"), "{unknown_user}");
+    let shown = ws.json(&["user", "show", "bob@example.com", "--json"]);
+    assert_eq!(
+        shown["profile"],
+        serde_json::json!({ "given_name": "Bob" }),
+        "refused updates change nothing: {shown}"
+    );
+}

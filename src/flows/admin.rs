@@ -190,6 +190,7 @@ pub fn create_user(store: &dyn Store, new: NewUser) -> Result<User, AdminError> 
         password_hash,
         created_at: at,
         updated_at: at,
+        profile: Default::default(),
     };
     if store.find_user_by_email(&email)?.is_some() {
         return Err(invalid(format!("a user with email {email} already exists")));
@@ -319,4 +320,126 @@ fn dedup(items: Vec<String>) -> Vec<String> {
         }
     }
     out
+}
+
+/// The standard profile fields `update_profile` accepts (OIDC Core §5.1).
+const PROFILE_FIELDS: &[&str] = &[
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+];
+const ADDRESS_FIELDS: &[&str] = &[
+    "formatted",
+    "street_address",
+    "locality",
+    "region",
+    "postal_code",
+    "country",
+];
+
+/// A profile change: `None` leaves a field as it is; `Some("")` clears it.
+#[derive(Debug, Default, Clone)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub fields: Vec<(String, String)>,
+}
+
+/// Updates a user's name and profile fields (`given_name=Ada`, `phone_number=+44…`,
+/// `address.locality=London`, `attributes.tier=gold`), write-ahead audited.
+pub fn update_profile(
+    store: &dyn Store,
+    id_or_email: &str,
+    update: ProfileUpdate,
+) -> Result<User, AdminError> {
+    let user = find_user(store, id_or_email)?;
+    let mut name = user.name.clone();
+    if let Some(n) = update.name {
+        name = (!n.trim().is_empty()).then(|| n.trim().to_string());
+    }
+    let mut doc = serde_json::to_value(&user.profile).map_err(|e| invalid(e.to_string()))?;
+    for (key, value) in &update.fields {
+        if value.len() > 1024 {
+            return Err(invalid(format!("`{key}` is too long")));
+        }
+        let known = match key.split_once('.') {
+            None => PROFILE_FIELDS.contains(&key.as_str()),
+            Some(("address", field)) => ADDRESS_FIELDS.contains(&field),
+            Some(("attributes", field)) => scope::is_valid_token(field) && field.len() <= 64,
+            _ => false,
+        };
+        if !known {
+            return Err(invalid(format!(
+                "unknown profile field `{key}`: use a standard claim name, address.<field> or attributes.<name>"
+            )));
+        }
+        let slot = match key.split_once('.') {
+            Some((group @ ("address" | "attributes"), field)) if !field.is_empty() => {
+                let obj = doc
+                    .as_object_mut()
+                    .map(|o| o.entry(group).or_insert_with(|| serde_json::json!({})))
+                    .and_then(|g| g.as_object_mut())
+                    .ok_or_else(|| invalid(format!("`{key}` cannot be set")))?;
+                (obj, field.to_string())
+            }
+            None => (
+                doc.as_object_mut().ok_or_else(|| invalid("profile"))?,
+                key.to_string(),
+            ),
+            _ => return Err(invalid(format!("`{key}` is not a profile field"))),
+        };
+        let (obj, field) = slot;
+        if value.is_empty() {
+            obj.remove(&field);
+        } else if field == "phone_number_verified" {
+            let flag: bool = value
+                .parse()
+                .map_err(|_| invalid("phone_number_verified is true or false"))?;
+            obj.insert(field, serde_json::json!(flag));
+        } else {
+            obj.insert(field, serde_json::json!(value));
+        }
+    }
+    let mut profile: crate::store::Profile =
+        serde_json::from_value(doc).map_err(|e| invalid(format!("the profile is not valid: {e}")))?;
+    if profile.address == Some(Default::default()) {
+        profile.address = None;
+    }
+    if let Some(b) = &profile.birthdate {
+        let ok = (b.len() == 10
+            && time::Date::parse(b, time::macros::format_description!("[year]-[month]-[day]")).is_ok())
+            || (b.len() == 4 && b.chars().all(|c| c.is_ascii_digit()));
+        if !ok {
+            return Err(invalid("birthdate is YYYY-MM-DD or YYYY"));
+        }
+    }
+    if let Some(phone) = &profile.phone_number {
+        let digits = phone.strip_prefix('+').unwrap_or_default();
+        if digits.len() < 6 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid("phone_number is E.164, e.g. +14155550100"));
+        }
+    }
+    audit(
+        store,
+        kind::USER_UPDATED,
+        &user.id,
+        serde_json::json!({ "fields": update.fields.iter().map(|(k, _)| k).collect::<Vec<_>>() }),
+    )?;
+    let at = now();
+    store.update_profile(&user.id, name.as_deref(), &profile, at)?;
+    Ok(User {
+        name,
+        profile,
+        updated_at: at,
+        ..user
+    })
 }

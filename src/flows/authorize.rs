@@ -266,6 +266,11 @@ pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, F
         created_at: at,
         expires_at: at + p.settings.tokens.authorization_code_ttl as i64,
         organization_id,
+        id_token_claims: req
+            .claims
+            .as_ref()
+            .map(|c| c.id_token.clone())
+            .unwrap_or_default(),
     })?;
     if !pending.id.is_empty() {
         p.store.delete_auth_request(&pending.id)?;

@@ -26,7 +26,11 @@ pub fn show(p: &Provider, request_id: &str, browser: &Browser) -> Result<Consent
             .request
             .scopes
             .iter()
-            .map(|sc| (sc.clone(), scope::describe(sc).to_string()))
+            .map(|sc| {
+                let custom = p.settings.scopes.iter().find(|c| &c.name == sc);
+                let description = custom.map_or(scope::describe(sc), |c| c.description.as_str());
+                (sc.clone(), description.to_string())
+            })
             .collect(),
     })
 }

@@ -13,7 +13,7 @@ use super::{FlowError, Provider, now, upstreams};
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::crypto::{random_id, random_token, sha256_b64};
 use crate::protocol::params::Params;
-use crate::store::{Identity, LinkProof, StoreError, UpstreamState, User};
+use crate::store::{Identity, LinkProof, Profile, StoreError, UpstreamState, User};
 use crate::upstream::{Connection, Finish, Start, UpstreamError, UpstreamIdentity};
 
 /// What to do when the browser comes back from the upstream.
@@ -221,7 +221,7 @@ fn arrive(
     origin: &Origin,
 ) -> Result<Arrival, FlowError> {
     let user = match resolve_user(p, conn, identity, request_id, browser, origin)? {
-        Resolved::User(user) => user,
+        Resolved::User(user) => *user,
         Resolved::NeedsProof(proof) => return Ok(Arrival::ProveAccount { proof }),
     };
     if let Some(hash) = link_proof {
@@ -240,7 +240,7 @@ fn arrive(
 }
 
 enum Resolved {
-    User(User),
+    User(Box<User>),
     NeedsProof(String),
 }
 
@@ -261,7 +261,7 @@ fn resolve_user(
         return p
             .store
             .find_user(&linked.user_id)?
-            .map(Resolved::User)
+            .map(|u| Resolved::User(Box::new(u)))
             .ok_or_else(FlowError::expired_request);
     }
     let Some(email) = identity
@@ -295,7 +295,7 @@ fn resolve_user(
                 ..link
             })?;
             audit_linked(p, conn, &existing.id, "verified_email", origin)?;
-            return Ok(Resolved::User(existing));
+            return Ok(Resolved::User(Box::new(existing)));
         }
         let proof = random_token();
         p.store.create_link_proof(&LinkProof {
@@ -320,6 +320,13 @@ fn resolve_user(
         password_hash: None,
         created_at: at,
         updated_at: at,
+        profile: Profile {
+            given_name: identity.given_name.clone(),
+            family_name: identity.family_name.clone(),
+            picture: identity.picture.clone(),
+            locale: identity.locale.clone(),
+            ..Default::default()
+        },
     };
     match p.store.create_user_with_identity(
         &user,
@@ -333,7 +340,7 @@ fn resolve_user(
         Err(StoreError::Conflict(_)) => {
             if let Some(linked) = p.store.find_identity(conn.id(), &identity.subject)? {
                 if let Some(user) = p.store.find_user(&linked.user_id)? {
-                    return Ok(Resolved::User(user));
+                    return Ok(Resolved::User(Box::new(user)));
                 }
             }
             return Err(FlowError::expired_request());
@@ -346,7 +353,7 @@ fn resolve_user(
             .subject(&user.id)
             .detail(serde_json::json!({ "source": "upstream", "connection": conn.id() })),
     )?;
-    Ok(Resolved::User(user))
+    Ok(Resolved::User(Box::new(user)))
 }
 
 /// Links the identity named by a link proof, if the user who just signed in is the one it names.

@@ -151,6 +151,7 @@ fn authorization_code(
             scope: &grant.scope,
             auth: auth_of(grant.auth_time, &grant.acr, &grant.amr, &grant.idp),
             organization_id: grant.organization_id.as_deref(),
+            id_token_claims: &grant.id_token_claims,
         };
         let (record, refresh) = issue_record(p, client, &facts, at, None);
         issued = Some((record.access_jti.clone(), refresh));
@@ -174,6 +175,7 @@ fn authorization_code(
         scope: &grant.scope,
         auth: auth_of(grant.auth_time, &grant.acr, &grant.amr, &grant.idp),
         organization_id: grant.organization_id.as_deref(),
+        id_token_claims: &grant.id_token_claims,
     };
     let scopes = scope::parse(&grant.scope);
     let response = respond(
@@ -225,6 +227,7 @@ fn refresh(
                 scope: &current.scope,
                 auth: auth_of(current.auth_time, &current.acr, &current.amr, &current.idp),
                 organization_id: current.organization_id.as_deref(),
+                id_token_claims: &current.id_token_claims,
             };
             let (record, refresh) = issue_record(p, client, &facts, at, Some(current.grant_expires_at));
             issued = Some((record.access_jti.clone(), refresh, scopes));
@@ -252,6 +255,7 @@ fn refresh(
         scope: &current.scope,
         auth: auth_of(current.auth_time, &current.acr, &current.amr, &current.idp),
         organization_id: current.organization_id.as_deref(),
+        id_token_claims: &current.id_token_claims,
     };
     let response = respond(p, client, &facts, &scopes, None, &jti, refresh, at)?;
     Ok((response, current.user_id))
@@ -321,6 +325,8 @@ struct GrantFacts<'a> {
     auth: Authentication,
     /// The organization the grant was made for: refresh keeps it.
     organization_id: Option<&'a str>,
+    /// Claims asked for by name in the ID token (`claims` parameter).
+    id_token_claims: &'a [String],
 }
 
 /// What a redemption records: the access token's `jti` (so revoking the grant can deny-list it) and,
@@ -355,6 +361,7 @@ fn issue_record(
             used_at: None,
             revoked_at: None,
             organization_id: g.organization_id.map(str::to_string),
+            id_token_claims: g.id_token_claims.to_vec(),
         }),
     };
     (record, refresh)
@@ -397,10 +404,13 @@ fn respond(
             .find_user(user_id)?
             .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
         let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
+        // All scope claims with `claims_in_id_token`; otherwise those the client asked for by name
+        // (the `claims` parameter, OIDC Core §5.5), still only within the granted scopes.
+        let released = claims::user_claims(&user, scopes, &p.settings.scopes);
         let mut user_claims = if t.claims_in_id_token {
-            claims::user_claims(&user, scopes)
+            released
         } else {
-            claims::user_claims(&user, &[])
+            claims::select(&released, g.id_token_claims)
         };
         user_claims.extend(org_claims);
         let id_claims: Value = claims::id_token_claims(IdTokenInput {

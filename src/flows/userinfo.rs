@@ -46,7 +46,7 @@ pub fn userinfo(p: &Provider, token: &str) -> Result<Value, FlowError> {
     }
     let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
     let user = p.store.find_user(sub)?.ok_or_else(invalid)?;
-    let mut out = claims::user_claims(&user, &scopes);
+    let mut out = claims::user_claims(&user, &scopes, &p.settings.scopes);
     // Organization claims as they are now; a former member's token gets none (and is revoked anyway).
     let org = claims.get("org_id").and_then(Value::as_str);
     match super::organizations::claims_for(p, &user.id, org, &scopes) {

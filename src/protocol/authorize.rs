@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::claims_request::ClaimsRequest;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::{pkce, redirect_uri, scope};
@@ -100,6 +101,9 @@ pub struct AuthorizationRequest {
     /// Gatehouse extension: the organization (id or slug) to sign in for (B2B).
     #[serde(default)]
     pub organization: Option<String>,
+    /// OIDC Core §5.5: individual claims asked for.
+    #[serde(default)]
+    pub claims: Option<ClaimsRequest>,
 }
 
 /// Why a request was refused, and whether it is safe to tell the client by redirect.
@@ -196,6 +200,10 @@ impl AuthorizationRequest {
                 )
             })? as i64),
         };
+        let claims = match params.get("claims") {
+            None => None,
+            Some(raw) => Some(ClaimsRequest::parse(raw).map_err(|msg| fail(ErrorCode::InvalidRequest, msg))?),
+        };
         Ok(Self {
             client_id: client.id.clone(),
             target: target.clone(),
@@ -210,6 +218,7 @@ impl AuthorizationRequest {
             ui_locales: params.get("ui_locales").map(str::to_string),
             connection: params.get("connection").map(str::to_string),
             organization: params.get("organization").map(str::to_string),
+            claims,
         })
     }
 

@@ -20,21 +20,98 @@ pub struct Authentication {
     pub idp: Option<String>,
 }
 
-/// The claims of a user released for `scopes` (OIDC Core §5.4). Absent values are omitted.
-pub fn user_claims(user: &User, scopes: &[String]) -> Map<String, Value> {
+/// A scope the operator defined: it releases these profile attributes (`[[scopes]]` in the config).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomScope {
+    pub name: String,
+    /// Plain words for the consent page ("See your loyalty tier").
+    pub description: String,
+    /// Attribute names in the user's profile, released as claims of the same name.
+    pub claims: Vec<String>,
+}
+
+/// The standard claims each standard scope releases (OIDC Core §5.4).
+pub const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
+    (
+        "profile",
+        &[
+            "name",
+            "given_name",
+            "family_name",
+            "middle_name",
+            "nickname",
+            "preferred_username",
+            "picture",
+            "website",
+            "gender",
+            "birthdate",
+            "zoneinfo",
+            "locale",
+            "updated_at",
+        ],
+    ),
+    ("email", &["email", "email_verified"]),
+    ("phone", &["phone_number", "phone_number_verified"]),
+    ("address", &["address"]),
+];
+
+/// The claims of a user released for `scopes` (OIDC Core §5.4), including custom scopes. Absent values
+/// are omitted.
+pub fn user_claims(user: &User, scopes: &[String], custom: &[CustomScope]) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(user.id));
-    if scope::contains(scopes, "profile") {
-        if let Some(name) = &user.name {
-            claims.insert("name".into(), json!(name));
+    let p = &user.profile;
+    let mut put = |name: &str, value: Option<Value>| {
+        if let Some(v) = value {
+            claims.insert(name.into(), v);
         }
-        claims.insert("updated_at".into(), json!(user.updated_at));
+    };
+    let text = |v: &Option<String>| v.as_ref().map(|s| json!(s));
+    if scope::contains(scopes, "profile") {
+        put("name", text(&user.name));
+        put("given_name", text(&p.given_name));
+        put("family_name", text(&p.family_name));
+        put("middle_name", text(&p.middle_name));
+        put("nickname", text(&p.nickname));
+        put("preferred_username", text(&p.preferred_username));
+        put("picture", text(&p.picture));
+        put("website", text(&p.website));
+        put("gender", text(&p.gender));
+        put("birthdate", text(&p.birthdate));
+        put("zoneinfo", text(&p.zoneinfo));
+        put("locale", text(&p.locale));
+        put("updated_at", Some(json!(user.updated_at)));
     }
     if scope::contains(scopes, "email") {
-        claims.insert("email".into(), json!(user.email));
-        claims.insert("email_verified".into(), json!(user.email_verified));
+        put("email", Some(json!(user.email)));
+        put("email_verified", Some(json!(user.email_verified)));
+    }
+    if scope::contains(scopes, "phone") && p.phone_number.is_some() {
+        put("phone_number", text(&p.phone_number));
+        put("phone_number_verified", Some(json!(p.phone_number_verified)));
+    }
+    if scope::contains(scopes, "address") {
+        put(
+            "address",
+            p.address.as_ref().and_then(|a| serde_json::to_value(a).ok()),
+        );
+    }
+    for c in custom.iter().filter(|c| scope::contains(scopes, &c.name)) {
+        for name in &c.claims {
+            put(name, p.attributes.get(name).cloned());
+        }
     }
     claims
+}
+
+/// Only the named claims of `claims` (and `sub`).
+pub fn select(claims: &Map<String, Value>, names: &[String]) -> Map<String, Value> {
+    claims
+        .iter()
+        .filter(|(k, _)| *k == "sub" || names.iter().any(|n| n == *k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 pub struct IdTokenInput<'a> {
@@ -138,19 +215,48 @@ mod tests {
             password_hash: None,
             created_at: 1,
             updated_at: 2,
+            profile: crate::store::Profile {
+                given_name: Some("Ada".into()),
+                phone_number: Some("+441234567890".into()),
+                attributes: [("tier".to_string(), json!("gold"))].into_iter().collect(),
+                ..Default::default()
+            },
         }
+    }
+
+    fn scopes(s: &str) -> Vec<String> {
+        scope::parse(s)
     }
 
     #[test]
     fn claims_are_released_only_for_their_scope() {
-        let only_openid = user_claims(&user(), &["openid".into()]);
+        let only_openid = user_claims(&user(), &scopes("openid"), &[]);
         assert_eq!(Value::Object(only_openid), json!({ "sub": "u1" }));
-        let email = user_claims(&user(), &["openid".into(), "email".into()]);
+        let email = user_claims(&user(), &scopes("openid email"), &[]);
         assert_eq!(email.get("email"), Some(&json!("ada@example.com")));
         assert!(!email.contains_key("name"));
-        let profile = user_claims(&user(), &["openid".into(), "profile".into()]);
+        let profile = user_claims(&user(), &scopes("openid profile"), &[]);
         assert_eq!(profile.get("name"), Some(&json!("Ada")));
-        assert!(!profile.contains_key("email"));
+        assert_eq!(profile.get("given_name"), Some(&json!("Ada")));
+        assert!(!profile.contains_key("family_name"), "absent values are omitted");
+        assert!(!profile.contains_key("email") && !profile.contains_key("phone_number"));
+        let phone = user_claims(&user(), &scopes("openid phone"), &[]);
+        assert_eq!(phone.get("phone_number_verified"), Some(&json!(false)));
+    }
+
+    #[test]
+    fn a_custom_scope_releases_its_attributes_only() {
+        let loyalty = CustomScope {
+            name: "loyalty".into(),
+            description: "See your loyalty tier".into(),
+            claims: vec!["tier".into(), "since".into()],
+        };
+        let without = user_claims(&user(), &scopes("openid"), std::slice::from_ref(&loyalty));
+        assert!(!without.contains_key("tier"));
+        let with = user_claims(&user(), &scopes("openid loyalty"), &[loyalty]);
+        assert_eq!(with.get("tier"), Some(&json!("gold")));
+        assert!(!with.contains_key("since"));
+        assert_eq!(select(&with, &["tier".into()]).len(), 2, "sub and tier");
     }
 
     #[test]

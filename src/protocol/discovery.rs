@@ -2,10 +2,31 @@
 
 use serde_json::{Value, json};
 
+use super::claims::{CustomScope, SCOPE_CLAIMS};
 use super::scope::USER_SCOPES;
 
-pub fn metadata(issuer: &str) -> Value {
+/// The provider metadata; `custom` scopes (operator-defined) are advertised with the standard ones.
+pub fn metadata(issuer: &str, custom: &[CustomScope]) -> Value {
     let at = |path: &str| format!("{issuer}{path}");
+    let mut scopes: Vec<&str> = USER_SCOPES.to_vec();
+    scopes.extend(custom.iter().map(|c| c.name.as_str()));
+    let mut claims: Vec<&str> = vec![
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "idp",
+        "azp",
+        "at_hash",
+    ];
+    claims.extend(SCOPE_CLAIMS.iter().flat_map(|(_, c)| c.iter().copied()));
+    claims.extend(["org_id", "org_slug", "org_name", "roles", "permissions"]);
+    claims.extend(custom.iter().flat_map(|c| c.claims.iter().map(String::as_str)));
     json!({
         "issuer": issuer,
         "authorization_endpoint": at("/authorize"),
@@ -15,7 +36,7 @@ pub fn metadata(issuer: &str) -> Value {
         "end_session_endpoint": at("/end_session"),
         "introspection_endpoint": at("/introspect"),
         "revocation_endpoint": at("/revoke"),
-        "scopes_supported": USER_SCOPES,
+        "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -27,12 +48,8 @@ pub fn metadata(issuer: &str) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "acr_values_supported": [crate::protocol::ACR_PASSWORD],
-        "claims_supported": [
-            "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "idp", "azp", "at_hash",
-            "name", "updated_at", "email", "email_verified", "org_id", "org_slug", "org_name", "roles",
-            "permissions"
-        ],
-        "claims_parameter_supported": false,
+        "claims_supported": claims,
+        "claims_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

@@ -51,6 +51,8 @@ pub fn describe(scope: &str) -> &'static str {
         "openid" => "Sign you in with your Gatehouse account",
         "profile" => "See your name and basic profile",
         "email" => "See your email address",
+        "phone" => "See your phone number",
+        "address" => "See your postal address",
         "offline_access" => "Stay connected while you are away",
         "organization" => "Know which organization you are signing in for",
         "roles" => "See your roles and permissions in that organization",

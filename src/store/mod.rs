@@ -42,6 +42,14 @@ pub trait UserStore: Send + Sync {
     fn list_users(&self) -> Result<Vec<User>, StoreError>;
     /// Deletes a user and (by cascade) their sessions, codes, tokens and consents; false if absent.
     fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
+    /// Replaces the name and profile (and bumps `updated_at`); false if the user does not exist.
+    fn update_profile(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        profile: &Profile,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// Replaces the password hash; false if the user does not exist.
     fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError>;
 }

@@ -44,6 +44,66 @@ pub struct User {
     pub password_hash: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Everything else the person told us or an upstream asserted.
+    pub profile: Profile,
+}
+
+/// OIDC Core §5.1 standard claims beyond name and email, and operator-defined attributes (released
+/// by custom scopes). Absent values are omitted everywhere.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Profile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub middle_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<String>,
+    /// `YYYY-MM-DD` or `YYYY` (OIDC Core §5.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birthdate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zoneinfo: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// E.164, e.g. `+14155550100`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub phone_number_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<Address>,
+    /// Operator-defined attributes (`[[scopes]]` in the config file maps scopes to them).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub attributes: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// OIDC Core §5.1.1.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Address {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub formatted: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub street_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +151,8 @@ pub struct AuthorizationCode {
     pub expires_at: i64,
     /// The organization the grant was made for (the B2B context), if any.
     pub organization_id: Option<String>,
+    /// Claims the client asked to receive in the ID token (`claims` parameter), within its scopes.
+    pub id_token_claims: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +176,8 @@ pub struct RefreshToken {
     pub revoked_at: Option<i64>,
     /// Carried over on rotation from the code.
     pub organization_id: Option<String>,
+    /// Claims the client asked to receive in the ID token (`claims` parameter), within its scopes.
+    pub id_token_claims: Vec<String>,
 }
 
 impl RefreshToken {

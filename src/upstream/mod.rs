@@ -78,7 +78,10 @@ pub struct UpstreamIdentity {
     pub email: Option<String>,
     pub email_verified: bool,
     pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
     pub picture: Option<String>,
+    pub locale: Option<String>,
     /// The upstream's own `amr` values, recorded for the audit trail.
     pub amr: Vec<String>,
 }

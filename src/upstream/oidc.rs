@@ -381,7 +381,10 @@ fn identity_from(claims: &serde_json::Value) -> Result<UpstreamIdentity, Upstrea
         email: json_string(claims, "email"),
         email_verified: json_bool(claims, "email_verified").unwrap_or(false),
         name: json_string(claims, "name"),
+        given_name: json_string(claims, "given_name"),
+        family_name: json_string(claims, "family_name"),
         picture: json_string(claims, "picture"),
+        locale: json_string(claims, "locale"),
         amr,
     })
 }

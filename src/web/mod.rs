@@ -46,7 +46,8 @@ pub struct AppState {
 impl AppState {
     /// Builds the shared state; fails only on settings that `Settings::load` already validated.
     pub fn new(provider: Provider) -> Result<Self, String> {
-        let discovery = crate::protocol::discovery::metadata(provider.issuer()).to_string();
+        let discovery =
+            crate::protocol::discovery::metadata(provider.issuer(), &provider.settings.scopes).to_string();
         let settings = &provider.settings;
         let trusted_proxies = settings
             .server

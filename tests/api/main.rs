@@ -7,6 +7,7 @@ mod helpers;
 
 mod audit;
 mod authorize;
+mod claims;
 mod code_flow;
 mod cors;
 mod discovery;

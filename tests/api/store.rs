@@ -21,6 +21,7 @@ fn code(user_id: &str, hash: &str, grant: &str, expires_at: i64) -> Authorizatio
         amr: "pwd".into(),
         idp: None,
         organization_id: None,
+        id_token_claims: vec![],
         created_at: 1,
         expires_at,
     }
@@ -38,6 +39,7 @@ fn refresh(user_id: &str, hash: &str, grant: &str) -> RefreshToken {
         amr: "pwd".into(),
         idp: None,
         organization_id: None,
+        id_token_claims: vec![],
         created_at: 100,
         expires_at: 10_000,
         grant_expires_at: 20_000,

@@ -107,6 +107,7 @@ pub struct UserRow {
     pub password_hash: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub profile: String,
 }
 
 impl From<&User> for UserRow {
@@ -119,6 +120,7 @@ impl From<&User> for UserRow {
             password_hash: u.password_hash.clone(),
             created_at: u.created_at,
             updated_at: u.updated_at,
+            profile: serde_json::to_string(&u.profile).unwrap_or_else(|_| "{}".into()),
         }
     }
 }
@@ -133,6 +135,7 @@ impl From<UserRow> for User {
             password_hash: r.password_hash,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            profile: serde_json::from_str(&r.profile).unwrap_or_default(),
         }
     }
 }
@@ -230,6 +233,7 @@ pub struct CodeRow {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub organization_id: Option<String>,
+    pub id_token_claims: String,
 }
 
 impl From<&AuthorizationCode> for CodeRow {
@@ -250,6 +254,7 @@ impl From<&AuthorizationCode> for CodeRow {
             expires_at: c.expires_at,
             used_at: None,
             organization_id: c.organization_id.clone(),
+            id_token_claims: c.id_token_claims.join(" "),
         }
     }
 }
@@ -272,6 +277,7 @@ impl From<CodeRow> for AuthorizationCode {
             created_at: r.created_at,
             expires_at: r.expires_at,
             organization_id: r.organization_id,
+            id_token_claims: words(&r.id_token_claims),
         }
     }
 }
@@ -293,6 +299,7 @@ pub struct RefreshRow {
     pub used_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub organization_id: Option<String>,
+    pub id_token_claims: String,
 }
 
 impl From<&RefreshToken> for RefreshRow {
@@ -312,6 +319,7 @@ impl From<&RefreshToken> for RefreshRow {
             used_at: t.used_at,
             revoked_at: t.revoked_at,
             organization_id: t.organization_id.clone(),
+            id_token_claims: t.id_token_claims.join(" "),
         }
     }
 }
@@ -334,6 +342,7 @@ impl From<RefreshRow> for RefreshToken {
             used_at: r.used_at,
             revoked_at: r.revoked_at,
             organization_id: r.organization_id,
+            id_token_claims: words(&r.id_token_claims),
         }
     }
 }

@@ -26,6 +26,7 @@ diesel::table! {
         password_hash -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        profile -> Text,
     }
 }
 
@@ -70,6 +71,7 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
         organization_id -> Nullable<Text>,
+        id_token_claims -> Text,
     }
 }
 
@@ -91,6 +93,7 @@ diesel::table! {
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
         organization_id -> Nullable<Text>,
+        id_token_claims -> Text,
     }
 }
 

@@ -105,6 +105,24 @@ impl UserStore for SqlStore {
         Ok(n > 0)
     }
 
+    fn update_profile(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        profile: &crate::store::Profile,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(profile).map_err(|e| StoreError::Database(e.to_string()))?;
+        let n = diesel::update(users::table.find(id))
+            .set((
+                users::name.eq(name),
+                users::profile.eq(json),
+                users::updated_at.eq(now),
+            ))
+            .execute(&mut *self.conn()?)?;
+        Ok(n > 0)
+    }
+
     fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
         let n = diesel::update(users::table.find(id))
             .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
