@@ -26,6 +26,9 @@ impl AuditStore for DiscardAudit {
     fn audit_page(&self, _: i64, _: i64) -> Result<Vec<AuditRecord>, StoreError> {
         Ok(Vec::new())
     }
+    fn audit_page_for(&self, _: &str, _: i64, _: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 fn main() {

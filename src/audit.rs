@@ -46,6 +46,7 @@ pub mod kind {
     pub const USER_CREATED: &str = "user.created";
     pub const USER_DELETED: &str = "user.deleted";
     pub const USER_UPDATED: &str = "user.updated";
+    pub const SESSIONS_REVOKED: &str = "user.sessions_revoked";
     pub const PASSWORD_CHANGED: &str = "user.password_changed";
     pub const CLIENT_CREATED: &str = "client.created";
     pub const CLIENT_DELETED: &str = "client.deleted";

@@ -1179,6 +1179,7 @@ fn org_command(settings: &Settings, command: OrgCommand) -> Result<(), String> {
             let slug = c.slug.clone();
             let org = organizations::create(
                 store,
+                "cli",
                 NewOrganization {
                     slug: c.slug,
                     name: c.name,
@@ -1243,7 +1244,7 @@ fn org_command(settings: &Settings, command: OrgCommand) -> Result<(), String> {
             }
         }
         OrgCommand::Delete { org } => {
-            let o = organizations::delete(store, &org).map_err(|e| e.to_string())?;
+            let o = organizations::delete(store, "cli", &org).map_err(|e| e.to_string())?;
             println!(
                 "deleted organization {} ({}), its roles, members and invitations, and revoked the grants made for it",
                 o.slug, o.id
@@ -1255,8 +1256,8 @@ fn org_command(settings: &Settings, command: OrgCommand) -> Result<(), String> {
             permissions,
             json,
         }) => {
-            let role =
-                organizations::save_role(store, &org, &name, permissions).map_err(|e| e.to_string())?;
+            let role = organizations::save_role(store, "cli", &org, &name, permissions)
+                .map_err(|e| e.to_string())?;
             if json {
                 print_json(&role);
             } else {
@@ -1274,7 +1275,7 @@ fn org_command(settings: &Settings, command: OrgCommand) -> Result<(), String> {
             json,
         }) => {
             let member =
-                organizations::save_member(store, &org, &email, &roles).map_err(|e| e.to_string())?;
+                organizations::save_member(store, "cli", &org, &email, &roles).map_err(|e| e.to_string())?;
             let line = MemberLine::new(store, member)?;
             if json {
                 print_json(&line);
@@ -1288,7 +1289,7 @@ fn org_command(settings: &Settings, command: OrgCommand) -> Result<(), String> {
             }
         }
         OrgCommand::Member(OrgMemberCommand::Remove { org, email }) => {
-            organizations::remove_member(store, &org, &email).map_err(|e| e.to_string())?;
+            organizations::remove_member(store, "cli", &org, &email).map_err(|e| e.to_string())?;
             println!("removed {email} from {org} and revoked their grants for it");
         }
         OrgCommand::Invite {
@@ -1297,7 +1298,7 @@ fn org_command(settings: &Settings, command: OrgCommand) -> Result<(), String> {
             roles,
             json,
         } => {
-            let created = organizations::invite(store, settings.issuer(), &org, &email, &roles)
+            let created = organizations::invite(store, "cli", settings.issuer(), &org, &email, &roles)
                 .map_err(|e| e.to_string())?;
             if json {
                 print_json(&created);

@@ -58,6 +58,10 @@ pub struct CreatedClient {
 }
 
 pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient, AdminError> {
+    create_client_as("cli", store, new)
+}
+
+pub fn create_client_as(actor: &str, store: &dyn Store, new: NewClient) -> Result<CreatedClient, AdminError> {
     let name = new.name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(invalid("--name must be 1 to 200 characters"));
@@ -150,8 +154,9 @@ pub fn create_client(store: &dyn Store, new: NewClient) -> Result<CreatedClient,
     if store.find_client(&id)?.is_some() {
         return Err(invalid(format!("a client with id `{id}` already exists")));
     }
-    audit(
+    audit_as(
         store,
+        actor,
         kind::CLIENT_CREATED,
         &id,
         serde_json::json!({ "after": { "client_id": id, "public": client.is_public(), "grant_types": client.grant_types } }),
@@ -176,6 +181,10 @@ pub struct NewUser {
 }
 
 pub fn create_user(store: &dyn Store, new: NewUser) -> Result<User, AdminError> {
+    create_user_as("cli", store, new)
+}
+
+pub fn create_user_as(actor: &str, store: &dyn Store, new: NewUser) -> Result<User, AdminError> {
     let email = normalise_email(&new.email)?;
     let password_hash = match new.password {
         Some(pw) => Some(hash_password(&check_password(&pw)?)),
@@ -195,8 +204,9 @@ pub fn create_user(store: &dyn Store, new: NewUser) -> Result<User, AdminError> 
     if store.find_user_by_email(&email)?.is_some() {
         return Err(invalid(format!("a user with email {email} already exists")));
     }
-    audit(
+    audit_as(
         store,
+        actor,
         kind::USER_CREATED,
         &user.id,
         serde_json::json!({ "after": { "user_id": user.id } }),
@@ -228,9 +238,14 @@ pub fn set_password(store: &dyn Store, id_or_email: &str, password: &str) -> Res
 
 /// Deletes a user with their sessions, tokens and consents.
 pub fn delete_user(store: &dyn Store, id_or_email: &str) -> Result<User, AdminError> {
+    delete_user_as("cli", store, id_or_email)
+}
+
+pub fn delete_user_as(actor: &str, store: &dyn Store, id_or_email: &str) -> Result<User, AdminError> {
     let user = find_user(store, id_or_email)?;
-    audit(
+    audit_as(
         store,
+        actor,
         kind::USER_DELETED,
         &user.id,
         serde_json::json!({ "before": { "user_id": user.id } }),
@@ -260,11 +275,16 @@ pub fn rotate_client_secret(store: &dyn Store, id: &str) -> Result<String, Admin
 
 /// Deletes a client and everything issued to it.
 pub fn delete_client(store: &dyn Store, id: &str) -> Result<(), AdminError> {
+    delete_client_as("cli", store, id)
+}
+
+pub fn delete_client_as(actor: &str, store: &dyn Store, id: &str) -> Result<(), AdminError> {
     if store.find_client(id)?.is_none() {
         return Err(AdminError::NotFound(format!("no client `{id}`")));
     }
-    audit(
+    audit_as(
         store,
+        actor,
         kind::CLIENT_DELETED,
         id,
         serde_json::json!({ "before": { "client_id": id } }),
@@ -280,8 +300,38 @@ pub(super) fn audit(
     subject: &str,
     detail: serde_json::Value,
 ) -> Result<(), AdminError> {
+    audit_as(store, "cli", event, subject, detail)
+}
+
+/// Records a change to one organization (so that its admins see it in their audit log).
+pub(super) fn audit_in(
+    store: &dyn Store,
+    actor: &str,
+    organization_id: &str,
+    event: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<(), AdminError> {
     let event = AuditEvent::new(event, Outcome::Success, now())
-        .actor("cli")
+        .actor(actor)
+        .subject(subject)
+        .organization(organization_id)
+        .detail(detail);
+    crate::audit::log(&event);
+    store.append_audit(&[event])?;
+    Ok(())
+}
+
+/// Records a change made by `actor` (`cli`, or `client:<id>` / `user:<id>` through the admin API).
+pub(super) fn audit_as(
+    store: &dyn Store,
+    actor: &str,
+    event: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> Result<(), AdminError> {
+    let event = AuditEvent::new(event, Outcome::Success, now())
+        .actor(actor)
         .subject(subject)
         .detail(detail);
     crate::audit::log(&event);
@@ -361,6 +411,15 @@ pub fn update_profile(
     id_or_email: &str,
     update: ProfileUpdate,
 ) -> Result<User, AdminError> {
+    update_profile_as("cli", store, id_or_email, update)
+}
+
+pub fn update_profile_as(
+    actor: &str,
+    store: &dyn Store,
+    id_or_email: &str,
+    update: ProfileUpdate,
+) -> Result<User, AdminError> {
     let user = find_user(store, id_or_email)?;
     let mut name = user.name.clone();
     if let Some(n) = update.name {
@@ -428,8 +487,9 @@ pub fn update_profile(
             return Err(invalid("phone_number is E.164, e.g. +14155550100"));
         }
     }
-    audit(
+    audit_as(
         store,
+        actor,
         kind::USER_UPDATED,
         &user.id,
         serde_json::json!({ "fields": update.fields.iter().map(|(k, _)| k).collect::<Vec<_>>() }),

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod admin_api;
 pub mod authorize;
 pub mod browser;
 pub mod consent;

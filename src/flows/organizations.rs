@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::admin::{AdminError, audit, find_user, normalise_email};
+use super::admin::{AdminError, audit_in, find_user, normalise_email};
 use super::{FlowError, Provider, now};
 use crate::audit::kind;
 use crate::crypto::{random_id, random_token, sha256_b64};
@@ -48,7 +48,7 @@ fn valid_domain(d: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
-pub fn create(store: &dyn Store, new: NewOrganization) -> Result<Organization, AdminError> {
+pub fn create(store: &dyn Store, actor: &str, new: NewOrganization) -> Result<Organization, AdminError> {
     let slug = new.slug.trim().to_lowercase();
     if !valid_slug(&slug) {
         return Err(invalid("the slug must be 2-63 characters of a-z, 0-9 and -"));
@@ -88,8 +88,10 @@ pub fn create(store: &dyn Store, new: NewOrganization) -> Result<Organization, A
         sso_required: new.sso_required,
         created_at: now(),
     };
-    audit(
+    audit_in(
         store,
+        actor,
+        &org.id,
         kind::ORGANIZATION_CREATED,
         &org.id,
         json!({ "after": org }),
@@ -104,10 +106,12 @@ pub fn find(store: &dyn Store, id_or_slug: &str) -> Result<Organization, AdminEr
         .ok_or_else(|| AdminError::NotFound(format!("no organization `{id_or_slug}`")))
 }
 
-pub fn delete(store: &dyn Store, id_or_slug: &str) -> Result<Organization, AdminError> {
+pub fn delete(store: &dyn Store, actor: &str, id_or_slug: &str) -> Result<Organization, AdminError> {
     let org = find(store, id_or_slug)?;
-    audit(
+    audit_in(
         store,
+        actor,
+        &org.id,
         kind::ORGANIZATION_DELETED,
         &org.id,
         json!({ "before": org }),
@@ -119,6 +123,7 @@ pub fn delete(store: &dyn Store, id_or_slug: &str) -> Result<Organization, Admin
 /// Creates or replaces a role. Permissions are scope-like tokens (`invoices:read`).
 pub fn save_role(
     store: &dyn Store,
+    actor: &str,
     org: &str,
     name: &str,
     permissions: Vec<String>,
@@ -143,7 +148,14 @@ pub fn save_role(
         permissions: perms,
         created_at: now(),
     };
-    audit(store, kind::ROLE_SAVED, &org.id, json!({ "after": role }))?;
+    audit_in(
+        store,
+        actor,
+        &org.id,
+        kind::ROLE_SAVED,
+        &org.id,
+        json!({ "after": role }),
+    )?;
     store.save_role(&role)?;
     Ok(role)
 }
@@ -166,7 +178,13 @@ fn check_roles(store: &dyn Store, org: &Organization, roles: &[String]) -> Resul
 }
 
 /// Adds a user (by id or email) to an organization with roles, or replaces their roles.
-pub fn save_member(store: &dyn Store, org: &str, user: &str, roles: &[String]) -> Result<Member, AdminError> {
+pub fn save_member(
+    store: &dyn Store,
+    actor: &str,
+    org: &str,
+    user: &str,
+    roles: &[String],
+) -> Result<Member, AdminError> {
     let org = find(store, org)?;
     let user = find_user(store, user)?;
     let roles = check_roles(store, &org, roles)?;
@@ -180,13 +198,20 @@ pub fn save_member(store: &dyn Store, org: &str, user: &str, roles: &[String]) -
         roles,
         created_at,
     };
-    audit(store, kind::MEMBER_SAVED, &user.id, json!({ "after": member }))?;
+    audit_in(
+        store,
+        actor,
+        &org.id,
+        kind::MEMBER_SAVED,
+        &user.id,
+        json!({ "after": member }),
+    )?;
     store.save_member(&member)?;
     Ok(member)
 }
 
 /// Removes a member and revokes their grants for this organization.
-pub fn remove_member(store: &dyn Store, org: &str, user: &str) -> Result<(), AdminError> {
+pub fn remove_member(store: &dyn Store, actor: &str, org: &str, user: &str) -> Result<(), AdminError> {
     let org = find(store, org)?;
     let user = find_user(store, user)?;
     if store.find_member(&org.id, &user.id)?.is_none() {
@@ -195,8 +220,10 @@ pub fn remove_member(store: &dyn Store, org: &str, user: &str) -> Result<(), Adm
             user.id, org.slug
         )));
     }
-    audit(
+    audit_in(
         store,
+        actor,
+        &org.id,
         kind::MEMBER_REMOVED,
         &user.id,
         json!({ "before": { "organization_id": org.id, "user_id": user.id } }),
@@ -214,6 +241,7 @@ pub struct CreatedInvitation {
 
 pub fn invite(
     store: &dyn Store,
+    actor: &str,
     issuer: &str,
     org: &str,
     email: &str,
@@ -234,8 +262,10 @@ pub fn invite(
         accepted_at: None,
         accepted_by: None,
     };
-    audit(
+    audit_in(
         store,
+        actor,
+        &org.id,
         kind::INVITATION_CREATED,
         &org.id,
         json!({ "after": invitation }),

@@ -56,6 +56,7 @@ pub fn describe(scope: &str) -> &'static str {
         "offline_access" => "Stay connected while you are away",
         "organization" => "Know which organization you are signing in for",
         "roles" => "See your roles and permissions in that organization",
+        "gatehouse:org-admin" => "Administer that organization (if you are one of its admins)",
         _ => "Access this part of your account",
     }
 }

@@ -60,6 +60,10 @@ pub trait SessionStore: Send + Sync {
     fn find_session(&self, id_hash: &str, now: i64) -> Result<Option<Session>, StoreError>;
     /// Ends a session (server-side logout). Deleting a missing session is not an error.
     fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// A user's live sessions, newest first.
+    fn list_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>, StoreError>;
+    /// Ends every session of a user; returns how many there were.
+    fn delete_sessions(&self, user_id: &str) -> Result<usize, StoreError>;
 }
 
 pub trait AuthRequestStore: Send + Sync {
@@ -237,6 +241,13 @@ pub trait AuditStore: Send + Sync {
     fn append_audit(&self, events: &[crate::audit::AuditEvent]) -> Result<(), StoreError>;
     /// Up to `limit` records with `seq > after_seq`, in `seq` order.
     fn audit_page(&self, after_seq: i64, limit: i64) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
+    /// As `audit_page`, only the records of one organization.
+    fn audit_page_for(
+        &self,
+        organization_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
 }
 
 /// Everything the flows need, as one object in the application state.

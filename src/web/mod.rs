@@ -2,6 +2,7 @@
 //! mapping in `errors`, pages in `pages`.
 
 mod account;
+mod admin;
 mod assets;
 mod authorize;
 mod consent;
@@ -138,6 +139,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .get(logout::end_session)
             .post(logout::end_session),
     )
+    .configure(admin::configure)
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(health::metrics))

@@ -5,6 +5,8 @@
 mod fake_upstream;
 mod helpers;
 
+mod admin_api;
+mod admin_resources;
 mod audit;
 mod authorize;
 mod claims;

@@ -28,6 +28,7 @@ fn acme(app: &TestApp) -> Organization {
     let store = app.provider.store.as_ref();
     let org = organizations::create(
         store,
+        "operator",
         NewOrganization {
             slug: "acme".into(),
             name: "Acme Corp".into(),
@@ -38,18 +39,20 @@ fn acme(app: &TestApp) -> Organization {
     .expect("organization created");
     organizations::save_role(
         store,
+        "operator",
         "acme",
         "admin",
         vec!["invoices:write".into(), "invoices:read".into()],
     )
     .unwrap();
-    organizations::save_role(store, "acme", "viewer", vec!["invoices:read".into()]).unwrap();
+    organizations::save_role(store, "operator", "acme", "viewer", vec!["invoices:read".into()]).unwrap();
     org
 }
 
 fn other_org(app: &TestApp, slug: &str) -> Organization {
     organizations::create(
         app.provider.store.as_ref(),
+        "operator",
         NewOrganization {
             slug: slug.into(),
             name: format!("{slug} Ltd"),
@@ -76,7 +79,14 @@ db_test!(
     |app: TestApp| async move {
         let org = acme(&app);
         let ada = app.create_user(ADA);
-        organizations::save_member(app.provider.store.as_ref(), "acme", ADA, &["admin".into()]).unwrap();
+        organizations::save_member(
+            app.provider.store.as_ref(),
+            "operator",
+            "acme",
+            ADA,
+            &["admin".into()],
+        )
+        .unwrap();
         let rp = b2b_client(&app, &[]).await;
 
         let (tokens, nonce) = app.code_flow(&rp, ADA, B2B_SCOPES).await;
@@ -110,7 +120,14 @@ db_test!(
 db_test!(organization_claims_need_their_scopes, |app: TestApp| async move {
     acme(&app);
     app.create_user(ADA);
-    organizations::save_member(app.provider.store.as_ref(), "acme", ADA, &["viewer".into()]).unwrap();
+    organizations::save_member(
+        app.provider.store.as_ref(),
+        "operator",
+        "acme",
+        ADA,
+        &["viewer".into()],
+    )
+    .unwrap();
     let rp = b2b_client(&app, &[]).await;
 
     let (only_org, _) = app.code_flow(&rp, ADA, &["openid", "organization"]).await;
@@ -134,10 +151,10 @@ db_test!(
         acme(&app);
         app.create_user(ADA);
         let store = app.provider.store.as_ref();
-        organizations::save_member(store, "acme", ADA, &["admin".into()]).unwrap();
+        organizations::save_member(store, "operator", "acme", ADA, &["admin".into()]).unwrap();
         let rp = b2b_client(&app, &[]).await;
         let (tokens, _) = app.code_flow(&rp, ADA, B2B_SCOPES).await;
-        organizations::save_member(store, "acme", ADA, &["viewer".into()]).unwrap();
+        organizations::save_member(store, "operator", "acme", ADA, &["viewer".into()]).unwrap();
 
         let refreshed = refresh_with(&app, "b2b", tokens.refresh_token().unwrap().secret()).await;
 
@@ -155,11 +172,11 @@ db_test!(
         acme(&app);
         app.create_user(ADA);
         let store = app.provider.store.as_ref();
-        organizations::save_member(store, "acme", ADA, &["admin".into()]).unwrap();
+        organizations::save_member(store, "operator", "acme", ADA, &["admin".into()]).unwrap();
         let rp = b2b_client(&app, &[]).await;
         let (tokens, _) = app.code_flow(&rp, ADA, B2B_SCOPES).await;
 
-        organizations::remove_member(store, "acme", ADA).unwrap();
+        organizations::remove_member(store, "operator", "acme", ADA).unwrap();
 
         let refreshed = refresh_with(&app, "b2b", tokens.refresh_token().unwrap().secret()).await;
         assert_eq!(refreshed.status, 400);
@@ -178,7 +195,14 @@ db_test!(
         acme(&app);
         other_org(&app, "globex");
         app.create_user(ADA);
-        organizations::save_member(app.provider.store.as_ref(), "acme", ADA, &["viewer".into()]).unwrap();
+        organizations::save_member(
+            app.provider.store.as_ref(),
+            "operator",
+            "acme",
+            ADA,
+            &["viewer".into()],
+        )
+        .unwrap();
         let rp = b2b_client(&app, &[]).await;
 
         for (org, error) in [("globex", "access_denied"), ("nope", "invalid_request")] {
@@ -220,8 +244,8 @@ db_test!(
         let globex = other_org(&app, "globex");
         app.create_user(ADA);
         let store = app.provider.store.as_ref();
-        organizations::save_member(store, "acme", ADA, &["viewer".into()]).unwrap();
-        organizations::save_member(store, "globex", ADA, &[]).unwrap();
+        organizations::save_member(store, "operator", "acme", ADA, &["viewer".into()]).unwrap();
+        organizations::save_member(store, "operator", "globex", ADA, &[]).unwrap();
         let rp = b2b_client(&app, &[]).await;
         let auth = app.authorization(&rp, &["openid", "organization"], &[]);
 
@@ -271,7 +295,7 @@ db_test!(
         acme(&app);
         other_org(&app, "globex");
         app.create_user(ADA);
-        organizations::save_member(app.provider.store.as_ref(), "globex", ADA, &[]).unwrap();
+        organizations::save_member(app.provider.store.as_ref(), "operator", "globex", ADA, &[]).unwrap();
         let rp = b2b_client(&app, &["acme"]).await;
         let auth = app.authorization(&rp, &["openid", "organization"], &[]);
 
@@ -296,6 +320,7 @@ db_test!(
         let store = app.provider.store.as_ref();
         let invite = organizations::invite(
             store,
+            "operator",
             &app.address,
             "acme",
             "bob@acme.example",
@@ -397,6 +422,7 @@ db_test!(
         let store = app.provider.store.as_ref();
         let taken = organizations::create(
             store,
+            "operator",
             NewOrganization {
                 slug: "acme2".into(),
                 name: "Other".into(),
@@ -407,6 +433,7 @@ db_test!(
         assert!(taken.unwrap_err().to_string().contains("belongs to"));
         let dup = organizations::create(
             store,
+            "operator",
             NewOrganization {
                 slug: "acme".into(),
                 name: "Again".into(),
@@ -414,9 +441,9 @@ db_test!(
             },
         );
         assert!(dup.is_err());
-        assert!(organizations::save_member(store, "acme", "nobody@example.com", &[]).is_err());
+        assert!(organizations::save_member(store, "operator", "acme", "nobody@example.com", &[]).is_err());
         app.create_user(ADA);
-        let undefined = organizations::save_member(store, "acme", ADA, &["owner".into()]);
+        let undefined = organizations::save_member(store, "operator", "acme", ADA, &["owner".into()]);
         assert!(undefined.unwrap_err().to_string().contains("no role"));
     }
 );
@@ -427,6 +454,7 @@ db_test!(
         let store = app.provider.store.as_ref();
         organizations::create(
             store,
+            "operator",
             NewOrganization {
                 slug: "initech".into(),
                 name: "Initech".into(),

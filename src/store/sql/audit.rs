@@ -118,4 +118,20 @@ impl AuditStore for SqlStore {
             .load(&mut *self.conn()?)?;
         Ok(rows.into_iter().map(AuditRow::into_record).collect())
     }
+
+    fn audit_page_for(
+        &self,
+        organization_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = audit_events::table
+            .filter(audit_events::seq.gt(after_seq))
+            .filter(audit_events::organization.eq(organization_id))
+            .order(audit_events::seq.asc())
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(&mut *self.conn()?)?;
+        Ok(rows.into_iter().map(AuditRow::into_record).collect())
+    }
 }

@@ -158,7 +158,7 @@ impl OrganizationStore for SqlStore {
     fn list_organizations(&self) -> Result<Vec<Organization>, StoreError> {
         let conn = &mut *self.conn()?;
         let rows = orgs::table
-            .order(orgs::created_at.asc())
+            .order((orgs::created_at.asc(), orgs::id.asc()))
             .select(OrgRow::as_select())
             .load(conn)?;
         Ok(rows
@@ -262,7 +262,7 @@ impl OrganizationStore for SqlStore {
     fn list_members(&self, organization_id: &str) -> Result<Vec<Member>, StoreError> {
         let rows = members::table
             .filter(members::organization_id.eq(organization_id))
-            .order(members::created_at.asc())
+            .order((members::created_at.asc(), members::user_id.asc()))
             .select(MemberRow::as_select())
             .load(&mut *self.conn()?)?;
         Ok(rows.into_iter().map(member).collect())

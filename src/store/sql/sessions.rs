@@ -29,6 +29,23 @@ impl SessionStore for SqlStore {
         diesel::delete(sessions::table.find(id_hash)).execute(&mut *self.conn()?)?;
         Ok(())
     }
+
+    fn list_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>, StoreError> {
+        let rows = sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::expires_at.gt(now))
+            .order(sessions::created_at.desc())
+            .select(SessionRow::as_select())
+            .load(&mut *self.conn()?)?;
+        Ok(rows.into_iter().map(Session::from).collect())
+    }
+
+    fn delete_sessions(&self, user_id: &str) -> Result<usize, StoreError> {
+        Ok(
+            diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id)))
+                .execute(&mut *self.conn()?)?,
+        )
+    }
 }
 
 impl AuthRequestStore for SqlStore {

@@ -26,7 +26,7 @@ impl ClientStore for SqlStore {
 
     fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         let rows = clients::table
-            .order(clients::created_at.asc())
+            .order((clients::created_at.asc(), clients::id.asc()))
             .select(ClientRow::as_select())
             .load(&mut *self.conn()?)?;
         Ok(rows.into_iter().map(Client::from).collect())
@@ -94,7 +94,7 @@ impl UserStore for SqlStore {
 
     fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let rows = users::table
-            .order(users::created_at.asc())
+            .order((users::created_at.asc(), users::id.asc()))
             .select(UserRow::as_select())
             .load(&mut *self.conn()?)?;
         Ok(rows.into_iter().map(User::from).collect())
