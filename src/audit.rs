@@ -61,6 +61,8 @@ pub mod kind {
     pub const IDENTITY_UNLINKED: &str = "identity.unlinked";
     pub const ORGANIZATION_CREATED: &str = "organization.created";
     pub const ORGANIZATION_DELETED: &str = "organization.deleted";
+    pub const DOMAIN_ADDED: &str = "organization.domain_added";
+    pub const DOMAIN_REMOVED: &str = "organization.domain_removed";
     pub const ROLE_SAVED: &str = "organization.role_saved";
     pub const MEMBER_SAVED: &str = "organization.member_saved";
     pub const MEMBER_REMOVED: &str = "organization.member_removed";

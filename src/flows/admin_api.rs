@@ -630,3 +630,87 @@ pub fn audit_log(
         next_cursor,
     })
 }
+
+pub fn add_domain(p: &Provider, caller: &Caller, org: &str, domain: &str) -> Result<Organization, ApiError> {
+    let org = visible(p, caller, org)?;
+    // Domains decide where people sign in (home-realm discovery, SSO-required): operators only.
+    caller.require_operator()?;
+    organizations::add_domain(p.store.as_ref(), &caller.actor(), &org.id, domain).map_err(admin("domain"))
+}
+
+pub fn remove_domain(
+    p: &Provider,
+    caller: &Caller,
+    org: &str,
+    domain: &str,
+) -> Result<Organization, ApiError> {
+    let org = visible(p, caller, org)?;
+    caller.require_operator()?;
+    organizations::remove_domain(p.store.as_ref(), &caller.actor(), &org.id, domain).map_err(admin("domain"))
+}
+
+/// An upstream connection as the API shows it: its spec (secrets redacted by its serializer), where it
+/// is declared, and the callback URL to register at the provider.
+#[derive(Debug, Serialize)]
+pub struct UpstreamView {
+    #[serde(flatten)]
+    pub spec: crate::upstream::UpstreamSpec,
+    pub callback_url: String,
+    pub source: &'static str,
+}
+
+fn upstream_view(p: &Provider, c: crate::upstream::Connection) -> UpstreamView {
+    let source = if super::upstreams::is_from_config(&p.settings, c.id()) {
+        "config"
+    } else {
+        "database"
+    };
+    UpstreamView {
+        spec: c.spec,
+        callback_url: c.callback_url,
+        source,
+    }
+}
+
+pub fn list_upstreams(p: &Provider, caller: &Caller) -> Result<Vec<UpstreamView>, ApiError> {
+    caller.require_operator()?;
+    Ok(super::upstreams::list(p)?
+        .into_iter()
+        .map(|c| upstream_view(p, c))
+        .collect())
+}
+
+pub fn get_upstream(p: &Provider, caller: &Caller, id: &str) -> Result<UpstreamView, ApiError> {
+    caller.require_operator()?;
+    let conn = super::upstreams::find(p, id)?.ok_or(ApiError::NotFound)?;
+    Ok(upstream_view(p, conn))
+}
+
+pub fn create_upstream(
+    p: &Provider,
+    caller: &Caller,
+    spec: crate::upstream::UpstreamSpec,
+) -> Result<UpstreamView, ApiError> {
+    caller.require_operator()?;
+    if super::upstreams::find(p, &spec.id)?.is_some() {
+        return Err(ApiError::Conflict(format!("the connection `{}` exists", spec.id)));
+    }
+    match super::upstreams::create((p).into(), spec) {
+        Ok(conn) => Ok(upstream_view(p, conn)),
+        Err(FlowError::Page { message, .. }) => Err(ApiError::invalid("body", message)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn delete_upstream(p: &Provider, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    caller.require_operator()?;
+    if super::upstreams::is_from_config(&p.settings, id) {
+        return Err(ApiError::Conflict(format!(
+            "`{id}` is declared in the config file; remove it there"
+        )));
+    }
+    if !super::upstreams::delete(p.store.as_ref(), id)? {
+        return Err(ApiError::NotFound);
+    }
+    Ok(())
+}

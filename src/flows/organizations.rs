@@ -120,6 +120,62 @@ pub fn delete(store: &dyn Store, actor: &str, id_or_slug: &str) -> Result<Organi
     Ok(org)
 }
 
+/// Adds a verified email domain to an organization (a domain belongs to one organization only).
+pub fn add_domain(
+    store: &dyn Store,
+    actor: &str,
+    org: &str,
+    domain: &str,
+) -> Result<Organization, AdminError> {
+    let org = find(store, org)?;
+    let domain = domain.trim().to_lowercase();
+    if !valid_domain(&domain) {
+        return Err(invalid(format!("`{domain}` is not an email domain")));
+    }
+    if let Some(other) = store.find_organization_by_domain(&domain)? {
+        return Err(invalid(format!(
+            "the domain `{domain}` belongs to the organization `{}`",
+            other.slug
+        )));
+    }
+    audit_in(
+        store,
+        actor,
+        &org.id,
+        kind::DOMAIN_ADDED,
+        &org.id,
+        json!({ "domain": domain }),
+    )?;
+    store.add_organization_domain(&org.id, &domain)?;
+    find(store, &org.id)
+}
+
+pub fn remove_domain(
+    store: &dyn Store,
+    actor: &str,
+    org: &str,
+    domain: &str,
+) -> Result<Organization, AdminError> {
+    let org = find(store, org)?;
+    let domain = domain.trim().to_lowercase();
+    if !org.domains.contains(&domain) {
+        return Err(AdminError::NotFound(format!(
+            "`{}` has no domain `{domain}`",
+            org.slug
+        )));
+    }
+    audit_in(
+        store,
+        actor,
+        &org.id,
+        kind::DOMAIN_REMOVED,
+        &org.id,
+        json!({ "domain": domain }),
+    )?;
+    store.remove_organization_domain(&org.id, &domain)?;
+    find(store, &org.id)
+}
+
 /// Creates or replaces a role. Permissions are scope-like tokens (`invoices:read`).
 pub fn save_role(
     store: &dyn Store,

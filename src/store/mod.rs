@@ -195,6 +195,10 @@ pub trait OrganizationStore: Send + Sync {
     /// By id or by slug.
     fn find_organization(&self, id_or_slug: &str) -> Result<Option<Organization>, StoreError>;
     fn list_organizations(&self) -> Result<Vec<Organization>, StoreError>;
+    /// Adds a verified domain; `Conflict` if any organization already has it.
+    fn add_organization_domain(&self, organization_id: &str, domain: &str) -> Result<(), StoreError>;
+    /// Removes a domain of this organization; false if it had no such domain.
+    fn remove_organization_domain(&self, organization_id: &str, domain: &str) -> Result<bool, StoreError>;
     /// The organization that claims this (lower-cased) email domain.
     fn find_organization_by_domain(&self, domain: &str) -> Result<Option<Organization>, StoreError>;
     /// Deletes an organization, its roles, members and invitations, and revokes every grant made for

@@ -42,6 +42,12 @@ pub enum Op {
     GetClient,
     DeleteClient,
     AuditLog,
+    AddDomain,
+    RemoveDomain,
+    ListUpstreams,
+    CreateUpstream,
+    GetUpstream,
+    DeleteUpstream,
 }
 
 pub struct Endpoint {
@@ -255,7 +261,75 @@ pub const ENDPOINTS: &[Endpoint] = &[
         success: 200,
         paginated: true,
     },
+    Endpoint {
+        op: Op::AddDomain,
+        method: "put",
+        path: "/organizations/{org}/domains/{domain}",
+        summary: "Add a verified email domain (operators; a domain belongs to one organization)",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::RemoveDomain,
+        method: "delete",
+        path: "/organizations/{org}/domains/{domain}",
+        summary: "Remove an email domain (operators)",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::ListUpstreams,
+        method: "get",
+        path: "/upstreams",
+        summary: "Upstream connections, from the config file and the database, secrets redacted (operators)",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::CreateUpstream,
+        method: "post",
+        path: "/upstreams",
+        summary: "Create an upstream connection; its secrets are stored sealed (operators)",
+        body: Some(upstream_schema),
+        success: 201,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::GetUpstream,
+        method: "get",
+        path: "/upstreams/{upstream}",
+        summary: "One upstream connection and its callback URL (operators)",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::DeleteUpstream,
+        method: "delete",
+        path: "/upstreams/{upstream}",
+        summary: "Delete a connection created through the CLI or API, and its linked identities (operators)",
+        body: None,
+        success: 204,
+        paginated: false,
+    },
 ];
+
+fn upstream_schema() -> Value {
+    let text = json!({ "type": "string" });
+    let list = json!({ "type": "array", "items": { "type": "string" } });
+    json!({ "type": "object", "additionalProperties": false,
+        "required": ["id", "kind", "display_name", "client_id"], "properties": {
+        "id": { "type": "string", "pattern": "^[a-z0-9_-]{1,64}$" },
+        "kind": { "type": "string", "enum": ["oidc", "oauth2"] },
+        "preset": { "type": "string", "enum": ["google", "microsoft", "github", "apple", "gitlab"] },
+        "display_name": text, "client_id": text, "client_secret": text, "issuer": text,
+        "authorize_url": text, "token_url": text, "userinfo_url": text, "scopes": list,
+        "trust_email": { "type": "boolean" }, "domains": list, "allow_private_network": { "type": "boolean" },
+        "claims": { "type": "object" }, "apple": { "type": "object" } } })
+}
 
 fn user_schema() -> Value {
     json!({ "type": "object", "additionalProperties": false, "required": ["email"], "properties": {
@@ -338,6 +412,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
             Op::GetClient => route.to(get_client),
             Op::DeleteClient => route.to(delete_client),
             Op::AuditLog => route.to(audit_log),
+            Op::AddDomain => route.to(add_domain),
+            Op::RemoveDomain => route.to(remove_domain),
+            Op::ListUpstreams => route.to(list_upstreams),
+            Op::CreateUpstream => route.to(create_upstream),
+            Op::GetUpstream => route.to(get_upstream),
+            Op::DeleteUpstream => route.to(delete_upstream),
         };
         scope = scope.route(e.path, route);
     }
@@ -811,6 +891,60 @@ async fn audit_log(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
     })
     .await?;
     Ok(json_response(StatusCode::OK, &page))
+}
+
+async fn add_domain(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (org, domain) = path.into_inner();
+    let org = call(&state, &req, move |p, c| api::add_domain(p, c, &org, &domain)).await?;
+    Ok(json_response(StatusCode::OK, &org))
+}
+
+async fn remove_domain(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (org, domain) = path.into_inner();
+    let org = call(&state, &req, move |p, c| api::remove_domain(p, c, &org, &domain)).await?;
+    Ok(json_response(StatusCode::OK, &org))
+}
+
+async fn list_upstreams(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+    let items = call(&state, &req, api::list_upstreams).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "items": items })))
+}
+
+async fn create_upstream(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let created = call_json(&state, &req, payload, api::create_upstream).await?;
+    Ok(json_response(StatusCode::CREATED, &created))
+}
+
+async fn get_upstream(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    let found = call(&state, &req, move |p, c| api::get_upstream(p, c, &id)).await?;
+    Ok(json_response(StatusCode::OK, &found))
+}
+
+async fn delete_upstream(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    call(&state, &req, move |p, c| api::delete_upstream(p, c, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]

@@ -804,7 +804,8 @@ db_test!(
                 .replace("{org}", &acme.id)
                 .replace("{role}", "auditor")
                 .replace("{user}", &ada.id)
-                .replace("{client}", "spare");
+                .replace("{client}", "spare")
+                .replace("{domain}", "openapi.example");
             // A parameter this test does not know yet still reaches its handler.
             while let Some(start) = concrete.find('{') {
                 let end = concrete[start..].find('}').expect("a closed parameter") + start;

@@ -262,3 +262,110 @@ db_test!(
         assert_eq!(problem["errors"][0]["field"], "cursor");
     }
 );
+
+db_test!(
+    an_operator_manages_upstream_connections_and_organization_domains,
+    |app: TestApp| async move {
+        let token = operator(&app).await;
+        let secret = "upstream-secret-value-123";
+        let (status, created) = call(
+            &app,
+            "POST",
+            "/admin/v1/upstreams",
+            &token,
+            Some(json!({
+                "id": "acme-sso", "kind": "oidc", "display_name": "Acme SSO",
+                "client_id": "gatehouse", "client_secret": secret, "issuer": "https://sso.acme.example"
+            })),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["callback_url"], app.url("/upstream/acme-sso/callback"));
+        assert_eq!(created["source"], "database");
+        let (_, listed) = call(&app, "GET", "/admin/v1/upstreams", &token, None).await;
+        let (_, one) = call(&app, "GET", "/admin/v1/upstreams/acme-sso", &token, None).await;
+        for shown in [&created, &listed, &one] {
+            assert!(!shown.to_string().contains(secret), "secret shown: {shown}");
+        }
+        let (status, dup) = call(
+            &app,
+            "POST",
+            "/admin/v1/upstreams",
+            &token,
+            Some(
+                json!({ "id": "acme-sso", "kind": "oidc", "display_name": "x", "client_id": "x",
+                         "issuer": "https://sso.acme.example" }),
+            ),
+        )
+        .await;
+        assert_eq!(status, 409, "{dup}");
+        let (status, bad) = call(
+            &app,
+            "POST",
+            "/admin/v1/upstreams",
+            &token,
+            Some(
+                json!({ "id": "plain", "kind": "oidc", "display_name": "x", "client_id": "x",
+                         "issuer": "http://sso.example" }),
+            ),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}");
+
+        let store = app.provider.store.as_ref();
+        for slug in ["acme", "globex"] {
+            organizations::create(
+                store,
+                "operator",
+                NewOrganization {
+                    slug: slug.into(),
+                    name: slug.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        let (status, org) = call(
+            &app,
+            "PUT",
+            "/admin/v1/organizations/acme/domains/Acme.Example",
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{org}");
+        assert_eq!(org["domains"], json!(["acme.example"]));
+        let (status, taken) = call(
+            &app,
+            "PUT",
+            "/admin/v1/organizations/globex/domains/acme.example",
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(status, 400, "{taken}");
+        let (status, _) = call(
+            &app,
+            "DELETE",
+            "/admin/v1/organizations/acme/domains/acme.example",
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _) = call(
+            &app,
+            "DELETE",
+            "/admin/v1/organizations/acme/domains/acme.example",
+            &token,
+            None,
+        )
+        .await;
+        assert_eq!(status, 404);
+
+        let (status, _) = call(&app, "DELETE", "/admin/v1/upstreams/acme-sso", &token, None).await;
+        assert_eq!(status, 204);
+        let (status, _) = call(&app, "GET", "/admin/v1/upstreams/acme-sso", &token, None).await;
+        assert_eq!(status, 404);
+    }
+);

@@ -819,3 +819,43 @@ crate::federation_test!(
         assert_eq!(linked, vec!["up".to_string(), "up2".to_string()]);
     }
 );
+
+crate::federation_test!(
+    an_email_of_an_organization_domain_goes_to_the_organizations_connection,
+    |_| {},
+    |fed: Federation| async move {
+        gatehouse::flows::organizations::create(
+            fed.down.provider.store.as_ref(),
+            "operator",
+            gatehouse::flows::organizations::NewOrganization {
+                slug: "example".into(),
+                name: "Example Inc".into(),
+                domains: vec!["example.com".into()],
+                connection_id: Some("up".into()),
+                sso_required: true,
+            },
+        )
+        .unwrap();
+        let rp = fed.down.rp("app", Some(SECRET)).await;
+        let auth = fed.down.authorization(&rp, &["openid"], &[]);
+        let start = fed.get(&auth.url).await;
+        let login = fed.get(&fed.down.url(start.location())).await;
+        assert!(login.body.contains("action=\"/login/identify\""));
+
+        let to_upstream = fed
+            .post(
+                &fed.down.url("/login/identify"),
+                &[
+                    ("req", &login.hidden("req")),
+                    ("csrf", &login.hidden("csrf")),
+                    ("email", UP_EMAIL),
+                ],
+            )
+            .await;
+
+        let back = fed.through_upstream(&to_upstream, UP_EMAIL).await;
+        let at_client = fed.finish_at_client(back).await;
+        let claims = exchange(&rp, at_client, auth, &fed.down).await;
+        assert_eq!(claims["idp"], "up");
+    }
+);

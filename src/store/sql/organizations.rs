@@ -167,6 +167,26 @@ impl OrganizationStore for SqlStore {
             .collect::<QueryResult<_>>()?)
     }
 
+    fn add_organization_domain(&self, organization_id: &str, domain: &str) -> Result<(), StoreError> {
+        diesel::insert_into(domains::table)
+            .values((
+                domains::domain.eq(domain.to_lowercase()),
+                domains::organization_id.eq(organization_id),
+            ))
+            .execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+
+    fn remove_organization_domain(&self, organization_id: &str, domain: &str) -> Result<bool, StoreError> {
+        let n = diesel::delete(
+            domains::table
+                .find(domain.to_lowercase())
+                .filter(domains::organization_id.eq(organization_id)),
+        )
+        .execute(&mut *self.conn()?)?;
+        Ok(n > 0)
+    }
+
     fn find_organization_by_domain(&self, domain: &str) -> Result<Option<Organization>, StoreError> {
         let id: Option<String> = domains::table
             .find(domain.to_lowercase())
