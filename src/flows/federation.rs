@@ -227,6 +227,7 @@ fn arrive(
     if let Some(hash) = link_proof {
         complete_link_proof(p, &hash, &user, browser, origin)?;
     }
+    join_organization_of_connection(p, conn, &user)?;
     p.auditor.record(
         AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
             .origin(origin)
@@ -237,6 +238,34 @@ fn arrive(
     let session_id = start_session(p, browser, &user, "fed", Some(conn.id()))?;
     let next = continue_after_sign_in(p, request_id, browser, &session_id)?;
     Ok(Arrival::SignedIn { session_id, next })
+}
+
+/// A person who signs in through an organization's own connection with an email of that
+/// organization's domains is one of its people: they become a member (without roles) if they were not.
+fn join_organization_of_connection(p: &Provider, conn: &Connection, user: &User) -> Result<(), FlowError> {
+    let Some((_, domain)) = user.email.rsplit_once('@') else {
+        return Ok(());
+    };
+    let Some(org) = p.store.find_organization_by_domain(domain)? else {
+        return Ok(());
+    };
+    if org.connection_id.as_deref() != Some(conn.id()) || p.store.find_member(&org.id, &user.id)?.is_some() {
+        return Ok(());
+    }
+    p.store.save_member(&crate::store::Member {
+        organization_id: org.id.clone(),
+        user_id: user.id.clone(),
+        roles: Vec::new(),
+        created_at: now(),
+    })?;
+    p.auditor.record(
+        AuditEvent::new(kind::MEMBER_SAVED, Outcome::Success, now())
+            .actor(&user.id)
+            .subject(&user.id)
+            .organization(&org.id)
+            .detail(serde_json::json!({ "how": "sign_in_through_organization_connection", "connection": conn.id() })),
+    )?;
+    Ok(())
 }
 
 enum Resolved {

@@ -133,16 +133,18 @@ fn refuse_if_sso_required(p: &Provider, email: &str) -> Result<(), FlowError> {
 
 /// The connection that serves this email: one claiming its domain, or the one of the organization
 /// that owns the domain (home-realm discovery).
-fn connection_for_email(p: &Provider, email: &str) -> Result<Option<String>, FlowError> {
+/// Also returns the organization, when it is an organization's domain: that is the sign-in's
+/// organization context.
+fn connection_for_email(p: &Provider, email: &str) -> Result<Option<(String, Option<String>)>, FlowError> {
     if let Some(conn) = upstreams::for_email(p, email)? {
-        return Ok(Some(conn.id().to_string()));
+        return Ok(Some((conn.id().to_string(), None)));
     }
     let Some((_, domain)) = email.trim().rsplit_once('@') else {
         return Ok(None);
     };
     Ok(p.store
         .find_organization_by_domain(domain)?
-        .and_then(|org| org.connection_id))
+        .and_then(|org| org.connection_id.map(|c| (c, Some(org.id)))))
 }
 
 /// The sign-in buttons of every upstream connection, (id, display name), and whether any connection
@@ -186,8 +188,15 @@ pub fn identify(
     browser: &Browser,
     origin: &Origin,
 ) -> Result<Identified, FlowError> {
-    let pending = load_pending(p, request_id, browser)?;
-    if let Some(connection) = connection_for_email(p, email)? {
+    let mut pending = load_pending(p, request_id, browser)?;
+    if let Some((connection, organization)) = connection_for_email(p, email)? {
+        // Home-realm discovery names the organization too, unless the client already did.
+        if let (Some(org), None) = (organization, &pending.request.organization) {
+            pending.request.organization = Some(org);
+            let request =
+                serde_json::to_string(&pending.request).map_err(|_| FlowError::expired_request())?;
+            p.store.update_auth_request(&pending.id, &request)?;
+        }
         let purpose = Purpose::SignIn {
             request_id: request_id.to_string(),
             link_proof: None,

@@ -836,8 +836,12 @@ crate::federation_test!(
             },
         )
         .unwrap();
-        let rp = fed.down.rp("app", Some(SECRET)).await;
-        let auth = fed.down.authorization(&rp, &["openid"], &[]);
+        fed.down.create_client(NewClient {
+            scopes: vec!["openid".into(), "organization".into()],
+            ..fed.down.client("portal")
+        });
+        let rp = fed.down.rp("portal", Some(SECRET)).await;
+        let auth = fed.down.authorization(&rp, &["openid", "organization"], &[]);
         let start = fed.get(&auth.url).await;
         let login = fed.get(&fed.down.url(start.location())).await;
         assert!(login.body.contains("action=\"/login/identify\""));
@@ -855,7 +859,22 @@ crate::federation_test!(
 
         let back = fed.through_upstream(&to_upstream, UP_EMAIL).await;
         let at_client = fed.finish_at_client(back).await;
-        let claims = exchange(&rp, at_client, auth, &fed.down).await;
+        let code = at_client.query("code").expect("a code");
+        let tokens = rp
+            .exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(auth.verifier)
+            .request_async(&fed.down.http)
+            .await
+            .unwrap();
+        // The organization's IdP vouched for the person: they joined it, and the grant is for it.
+        let access = openidconnect::OAuth2TokenResponse::access_token(&tokens)
+            .secret()
+            .clone();
+        let payload = access.split('.').nth(1).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["org_slug"], "example");
         assert_eq!(claims["idp"], "up");
     }
 );

@@ -488,3 +488,43 @@ db_test!(
         assert_eq!(other.status, 303, "other domains keep their passwords");
     }
 );
+
+db_test!(
+    an_expired_invitation_cannot_be_opened_or_accepted,
+    |app: TestApp| async move {
+        let org = acme(&app);
+        let bob = app.create_user("bob@acme.example");
+        let token = "expired-invitation-token-0123456789abcdef";
+        app.provider
+            .store
+            .create_invitation(&gatehouse::store::Invitation {
+                id_hash: gatehouse::crypto::sha256_b64(token),
+                organization_id: org.id.clone(),
+                email: "bob@acme.example".into(),
+                roles: vec!["viewer".into()],
+                created_at: 1,
+                expires_at: 2,
+                accepted_at: None,
+                accepted_by: None,
+            })
+            .unwrap();
+        let url = app.url(&format!("/invitations/{token}"));
+
+        let page = app.get(&url).await;
+        assert_eq!(page.status, 400);
+        assert!(page.body.contains("not valid"));
+        let accepted = app.provider.store.accept_invitation(
+            &gatehouse::crypto::sha256_b64(token),
+            &bob.id,
+            gatehouse::flows::now(),
+        );
+        assert!(accepted.unwrap().is_none(), "the store refuses it too");
+        assert!(
+            app.provider
+                .store
+                .find_member(&org.id, &bob.id)
+                .unwrap()
+                .is_none()
+        );
+    }
+);
