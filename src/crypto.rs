@@ -24,9 +24,15 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
-/// A URL-safe random identifier with 128 bits of entropy (user ids, grant ids, `jti`).
+/// A URL-safe random identifier with 128 bits of entropy (user ids, grant ids, `jti`). It never starts
+/// with `-` or `_`, so that it can be passed to the command line (`client show <id>`) as it is.
 pub fn random_id() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+    loop {
+        let id = URL_SAFE_NO_PAD.encode(random_bytes::<16>());
+        if id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return id;
+        }
+    }
 }
 
 /// SHA-256, base64url: how tokens and secrets are stored, so a database leak reveals none of them.
@@ -154,6 +160,13 @@ fn hmac_raw(key: &[u8], data: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_never_look_like_command_line_options() {
+        for _ in 0..2000 {
+            assert!(random_id().starts_with(|c: char| c.is_ascii_alphanumeric()));
+        }
+    }
 
     #[test]
     fn sealed_data_opens_only_with_the_same_key_and_context() {
