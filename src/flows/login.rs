@@ -156,10 +156,7 @@ pub fn login_options(p: &Provider) -> (Vec<(String, String)>, bool) {
                 .map(|c| (c.id().to_string(), c.name().to_string()))
                 .collect(),
             all.iter().any(|c| !c.spec.domains.is_empty())
-                || p.store.list_organizations().is_ok_and(|orgs| {
-                    orgs.iter()
-                        .any(|o| o.connection_id.is_some() && !o.domains.is_empty())
-                }),
+                || p.store.any_organization_sso_domain().unwrap_or(false),
         ),
         Err(e) => {
             tracing::warn!(error = %e, "upstream connections could not be listed");

@@ -199,6 +199,9 @@ pub trait OrganizationStore: Send + Sync {
     fn add_organization_domain(&self, organization_id: &str, domain: &str) -> Result<(), StoreError>;
     /// Removes a domain of this organization; false if it had no such domain.
     fn remove_organization_domain(&self, organization_id: &str, domain: &str) -> Result<bool, StoreError>;
+    /// Whether some organization with its own connection owns an email domain (then the login page
+    /// asks for the email first). Cheap: the login page asks on every view.
+    fn any_organization_sso_domain(&self) -> Result<bool, StoreError>;
     /// The organization that claims this (lower-cased) email domain.
     fn find_organization_by_domain(&self, domain: &str) -> Result<Option<Organization>, StoreError>;
     /// Deletes an organization, its roles, members and invitations, and revokes every grant made for

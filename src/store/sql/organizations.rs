@@ -187,6 +187,23 @@ impl OrganizationStore for SqlStore {
         Ok(n > 0)
     }
 
+    fn any_organization_sso_domain(&self) -> Result<bool, StoreError> {
+        let conn = &mut *self.conn()?;
+        let with_connection: Vec<String> = orgs::table
+            .filter(orgs::connection_id.is_not_null())
+            .select(orgs::id)
+            .load(conn)?;
+        if with_connection.is_empty() {
+            return Ok(false);
+        }
+        let domain: Option<String> = domains::table
+            .filter(domains::organization_id.eq_any(&with_connection))
+            .select(domains::domain)
+            .first(conn)
+            .optional()?;
+        Ok(domain.is_some())
+    }
+
     fn find_organization_by_domain(&self, domain: &str) -> Result<Option<Organization>, StoreError> {
         let id: Option<String> = domains::table
             .find(domain.to_lowercase())
