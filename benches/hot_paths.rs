@@ -46,6 +46,9 @@ fn user() -> User {
         created_at: NOW - 86_400,
         updated_at: NOW - 3_600,
         profile: Default::default(),
+        level: gatehouse::store::IdentityLevel::Full,
+        region: None,
+        deletion_scheduled_at: None,
     }
 }
 

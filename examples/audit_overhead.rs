@@ -29,6 +29,9 @@ impl AuditStore for DiscardAudit {
     fn audit_page_for(&self, _: &str, _: i64, _: i64) -> Result<Vec<AuditRecord>, StoreError> {
         Ok(Vec::new())
     }
+    fn audit_for_user(&self, _: &str, _: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 fn main() {
@@ -68,6 +71,7 @@ fn main() {
         auditor: Auditor::start(store.clone()),
         hash_pool: Arc::new(gatehouse::hash_pool::HashPool::for_this_machine()),
         connectors: gatehouse::upstream::Connectors::new(&settings.federation),
+        mailer: gatehouse::mail::Mailer::start(&settings.mail).expect("the mail sender starts"),
     };
     let without = Provider {
         auditor: Auditor::start(Arc::new(DiscardAudit)),

@@ -36,6 +36,7 @@ impl Outcome {
 /// The event catalogue (documented in README "Audit log").
 pub mod kind {
     pub const SIGN_IN: &str = "sign_in";
+    pub const EMAIL_CODE_SENT: &str = "email_code.requested";
     pub const CONSENT_GRANTED: &str = "consent.granted";
     pub const CONSENT_DENIED: &str = "consent.denied";
     pub const TOKEN_ISSUED: &str = "token.issued";
@@ -51,6 +52,7 @@ pub mod kind {
     pub const CLIENT_CREATED: &str = "client.created";
     pub const CLIENT_DELETED: &str = "client.deleted";
     pub const CLIENT_SECRET_ROTATED: &str = "client.secret_rotated";
+    pub const CLIENT_POLICY_UPDATED: &str = "client.policy_updated";
     pub const KEY_ROTATED: &str = "key.rotated";
     pub const RATE_LIMITED: &str = "rate_limit.tripped";
     /// A sign-in at an upstream provider failed (bad callback, verification, timeout).
@@ -68,6 +70,27 @@ pub mod kind {
     pub const MEMBER_REMOVED: &str = "organization.member_removed";
     pub const INVITATION_CREATED: &str = "organization.invitation_created";
     pub const INVITATION_ACCEPTED: &str = "organization.invitation_accepted";
+    /// A consent document's version accepted (documents page, portal, sign-up); detail has the
+    /// document, version, method and region.
+    pub const CONSENT_DOCUMENT_ACCEPTED: &str = "consent.document_accepted";
+    pub const CONSENT_DOCUMENT_WITHDRAWN: &str = "consent.document_withdrawn";
+    /// Decline on the documents page: the authorization ended with access_denied.
+    pub const CONSENT_DOCUMENTS_DECLINED: &str = "consent.documents_declined";
+    pub const CONSENT_DOCUMENT_CREATED: &str = "consent.document_created";
+    pub const CONSENT_VERSION_PUBLISHED: &str = "consent.version_published";
+    /// One session ended from the account portal (the others stay).
+    pub const SESSION_REVOKED: &str = "user.session_revoked";
+    pub const PREFERENCES_UPDATED: &str = "user.preferences_updated";
+    /// A signed unsubscribe link (or an RFC 8058 one-click POST) was used.
+    pub const UNSUBSCRIBED: &str = "user.unsubscribed";
+    pub const PREFERENCE_TOPIC_CREATED: &str = "preference_topic.created";
+    pub const PREFERENCE_TOPIC_DELETED: &str = "preference_topic.deleted";
+    pub const DATA_EXPORTED: &str = "user.data_exported";
+    pub const DELETION_REQUESTED: &str = "user.deletion_requested";
+    /// The person signed in during the grace period: the deletion is cancelled.
+    pub const DELETION_CANCELLED: &str = "user.deletion_cancelled";
+    /// The account was erased; the record keeps only the opaque user id.
+    pub const USER_ERASED: &str = "user.erased";
 }
 
 /// One event as a flow reports it.

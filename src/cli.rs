@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::flows::admin::{self, NewClient, NewUser};
 use crate::flows::organizations::{self, NewOrganization};
 use crate::flows::upstreams::{self, Registry};
-use crate::flows::{FlowError, Provider, now};
+use crate::flows::{FlowError, Provider, now, portal};
 use crate::keys;
 use crate::startup::{Application, open_store};
 use crate::store::{Member, Organization, Role, Store, StoreError};
@@ -60,9 +60,46 @@ enum Command {
     /// Check and export the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Consent documents (terms, privacy policy, marketing), their versions, and the consent records.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
     /// TLS certificates.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Communication preferences: the topics people can subscribe to (account portal).
+    #[command(subcommand)]
+    Preference(PreferenceCommand),
+}
+
+#[derive(Subcommand)]
+enum PreferenceCommand {
+    /// Manage topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+}
+
+#[derive(Subcommand)]
+enum TopicCommand {
+    /// Create a topic, e.g. --id news --name "Product news" --channels email,sms.
+    Create {
+        /// Short id (a-z, 0-9, - and _), used in unsubscribe links.
+        #[arg(long)]
+        id: String,
+        /// The name people see.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Channels the topic is sent on, comma-separated: email, sms, ...
+        #[arg(long, value_name = "CHANNELS", required = true)]
+        channels: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List topics.
+    List(JsonFlag),
+    /// Delete a topic and everyone's choices about it.
+    Delete { id: String },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +132,32 @@ enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show or change what the client asks of people: light sign-up, profile fields, consent
+    /// documents, region. Without options it shows the policy.
+    Policy(Box<ClientPolicyArgs>),
+}
+
+#[derive(Args)]
+struct ClientPolicyArgs {
+    id: String,
+    /// Let `prompt=create` create light accounts (name + email verified by a code): true or false.
+    #[arg(long, value_name = "BOOL")]
+    light_accounts: Option<bool>,
+    /// A profile field people must provide before the client gets a code (repeatable; replaces the
+    /// list). `--require-field ""` clears it.
+    #[arg(long = "require-field", value_name = "FIELD")]
+    required_fields: Vec<String>,
+    /// A profile field asked for alongside missing required ones (repeatable; replaces the list).
+    #[arg(long = "optional-field", value_name = "FIELD")]
+    optional_fields: Vec<String>,
+    /// A consent document whose current version people must accept (repeatable; replaces the list).
+    #[arg(long = "require-document", value_name = "DOCUMENT")]
+    required_documents: Vec<String>,
+    /// The region whose consent rules apply to people who declared none (EU, DE, US-CA; "" clears).
+    #[arg(long)]
+    region: Option<String>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -190,6 +253,21 @@ enum UserCommand {
         user: String,
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Print everything kept about a user as JSON (a data-subject access request): the same document
+    /// as their own download in the account portal.
+    Export {
+        /// The user's id or email.
+        user: String,
+    },
+    /// Erase a user now (a data-subject erasure request): the account and every row about it go, the
+    /// audit trail keeps only the opaque user id.
+    Erase {
+        /// The user's id or email.
+        user: String,
+        /// Confirm: erasure cannot be undone.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -419,6 +497,63 @@ enum AuditCommand {
 }
 
 #[derive(Subcommand)]
+enum ConsentCommand {
+    /// Create and list documents.
+    #[command(subcommand)]
+    Document(ConsentDocumentCommand),
+    /// Publish the next version of a document (1, 2, …).
+    Publish {
+        /// The document id.
+        document: String,
+        /// Where the text of this version is (https).
+        #[arg(long)]
+        url: String,
+        /// One line shown next to the box people tick.
+        #[arg(long)]
+        summary: String,
+        /// Ask everyone who accepted an older version to accept this one at their next sign-in.
+        #[arg(long)]
+        reconsent: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write consent records as JSON Lines to standard output, oldest first (for auditors).
+    Export {
+        /// Only this user's records (id or email).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// Only this document's records.
+        #[arg(long, value_name = "ID")]
+        document: Option<String>,
+        /// Only records at or after this time (UNIX seconds, RFC 3339 or a date).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConsentDocumentCommand {
+    /// Create a document; publish its first version next.
+    Create {
+        /// A slug: terms, privacy, marketing-email.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        title: String,
+        /// terms, privacy or marketing.
+        #[arg(long)]
+        purpose: String,
+        /// Every client requires it (never for marketing).
+        #[arg(long)]
+        required: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List documents and their versions.
+    List(JsonFlag),
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// List signing keys and their state.
     List(JsonFlag),
@@ -445,7 +580,9 @@ pub fn run() -> ExitCode {
         Command::Org(c) => org_command(&settings, c),
         Command::Keys(c) => keys_command(&settings, c),
         Command::Audit(c) => audit_command(&settings, c),
+        Command::Consent(c) => consent_command(&settings, c),
         Command::Certs(c) => certs_command(c),
+        Command::Preference(PreferenceCommand::Topic(c)) => topic_command(&settings, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -600,6 +737,54 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
             admin::delete_client(store.as_ref(), &id).map_err(|e| e.to_string())?;
             println!("deleted client {id}");
         }
+        ClientCommand::Policy(args) => client_policy(store.as_ref(), *args)?,
+    }
+    Ok(())
+}
+
+fn client_policy(store: &dyn crate::store::Store, args: ClientPolicyArgs) -> Result<(), String> {
+    use crate::flows::client_policy::{self, PolicyChange};
+    // An explicit empty value clears a list; no value leaves it alone.
+    let list = |items: Vec<String>| {
+        (!items.is_empty()).then(|| items.into_iter().filter(|i| !i.is_empty()).collect())
+    };
+    let change = PolicyChange {
+        allow_light_accounts: args.light_accounts,
+        required_fields: list(args.required_fields),
+        optional_fields: list(args.optional_fields),
+        required_documents: list(args.required_documents),
+        region: args.region,
+    };
+    let unchanged = change.allow_light_accounts.is_none()
+        && change.required_fields.is_none()
+        && change.optional_fields.is_none()
+        && change.required_documents.is_none()
+        && change.region.is_none();
+    let policy = if unchanged {
+        client_policy::show(store, &args.id)
+    } else {
+        client_policy::update_as("cli", store, &args.id, change)
+    }
+    .map_err(|e| e.to_string())?;
+    if args.json {
+        print_json(&policy);
+    } else {
+        let list = |l: &[String]| {
+            if l.is_empty() {
+                "-".to_string()
+            } else {
+                l.join(", ")
+            }
+        };
+        println!(
+            "client_id:          {}\nlight_accounts:     {}\nrequired_fields:    {}\noptional_fields:    {}\nrequired_documents: {}\nregion:             {}",
+            policy.client_id,
+            policy.allow_light_accounts,
+            list(&policy.required_fields),
+            list(&policy.optional_fields),
+            list(&policy.required_documents),
+            policy.region.as_deref().unwrap_or("-"),
+        );
     }
     Ok(())
 }
@@ -712,6 +897,26 @@ fn user(settings: &Settings, command: UserCommand) -> Result<(), String> {
             let password = read_password()?;
             let u = admin::set_password(store.as_ref(), &user, &password).map_err(|e| e.to_string())?;
             println!("password set for user {}", u.id);
+        }
+        UserCommand::Export { user } => {
+            let u = admin::find_user(store.as_ref(), &user).map_err(|e| e.to_string())?;
+            let consents = |id: &str| {
+                let records = store.list_user_consent_records(id)?;
+                Ok(serde_json::to_value(records).unwrap_or_default())
+            };
+            let document =
+                portal::data::export_with(store.as_ref(), &u.id, "cli", &Default::default(), consents)
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("no user `{user}`"))?;
+            print_json(&document);
+        }
+        UserCommand::Erase { user, yes } => {
+            if !yes {
+                return Err("erasure cannot be undone: add --yes to erase this user".into());
+            }
+            let u = admin::find_user(store.as_ref(), &user).map_err(|e| e.to_string())?;
+            portal::deletion::erase_user(store.as_ref(), &u.id, "cli").map_err(|e| e.to_string())?;
+            println!("erased user {}", u.id);
         }
     }
     Ok(())
@@ -1426,6 +1631,146 @@ fn audit_command(settings: &Settings, command: AuditCommand) -> Result<(), Strin
     Ok(())
 }
 
+fn consent_command(settings: &Settings, command: ConsentCommand) -> Result<(), String> {
+    use crate::flows::consents::documents::{self, NewDocument, NewVersion};
+    let store = store(settings)?;
+    let store = store.as_ref();
+    match command {
+        ConsentCommand::Document(ConsentDocumentCommand::Create {
+            id,
+            title,
+            purpose,
+            required,
+            json,
+        }) => {
+            let new = NewDocument {
+                id,
+                title,
+                purpose,
+                required,
+            };
+            let d = documents::create(store, "cli", new).map_err(|e| match e {
+                admin::AdminError::Store(StoreError::Conflict(what)) => format!("{what} already exists"),
+                other => other.to_string(),
+            })?;
+            if json {
+                print_json(&d);
+            } else {
+                println!(
+                    "created consent document {} ({}{}); publish its first version with `gatehouse consent publish {} --url … --summary …`",
+                    d.id,
+                    d.purpose.as_str(),
+                    if d.required { ", required" } else { "" },
+                    d.id
+                );
+            }
+        }
+        ConsentCommand::Document(ConsentDocumentCommand::List(f)) => {
+            let all = documents::list(store).map_err(|e| e.to_string())?;
+            if f.json {
+                print_json(&all);
+            } else {
+                for l in all {
+                    let newest = l.versions.last();
+                    println!(
+                        "{}\t{}\t{}\t{}\tversion {}",
+                        l.document.id,
+                        l.document.purpose.as_str(),
+                        if l.document.required { "required" } else { "-" },
+                        l.document.title,
+                        newest.map_or("-".to_string(), |v| v.version.to_string())
+                    );
+                }
+            }
+        }
+        ConsentCommand::Publish {
+            document,
+            url,
+            summary,
+            reconsent,
+            json,
+        } => {
+            let new = NewVersion {
+                url,
+                summary,
+                reconsent_required: reconsent,
+            };
+            let v = documents::publish(store, "cli", &document, new).map_err(|e| e.to_string())?;
+            if json {
+                print_json(&v);
+            } else {
+                println!(
+                    "published {} version {}{}",
+                    v.document_id,
+                    v.version,
+                    if v.reconsent_required {
+                        ": everyone is asked to accept it at their next sign-in"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        ConsentCommand::Export {
+            user,
+            document,
+            since,
+        } => consent_export(store, user, document, since)?,
+    }
+    Ok(())
+}
+
+fn consent_export(
+    store: &dyn Store,
+    user: Option<String>,
+    document: Option<String>,
+    since: Option<String>,
+) -> Result<(), String> {
+    use std::io::Write;
+    let user_id = match user {
+        // Records may outlive their user (erased accounts keep a pseudonym), so an id is taken as is.
+        Some(u) if u.contains('@') => Some(
+            store
+                .find_user_by_email(&u)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no user with the email `{u}`"))?
+                .id,
+        ),
+        other => other,
+    };
+    if let Some(d) = &document {
+        if store
+            .find_consent_document(d)
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            return Err(format!(
+                "no consent document `{d}` (see `gatehouse consent document list`)"
+            ));
+        }
+    }
+    let filter = crate::store::ConsentRecordFilter {
+        user_id,
+        document_id: document,
+        since: since.as_deref().map(parse_time).transpose()?,
+    };
+    let mut out = std::io::stdout().lock();
+    let mut after = 0;
+    loop {
+        let page = store
+            .list_consent_records(&filter, after, 1000)
+            .map_err(|e| e.to_string())?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for record in page {
+            let mut line = serde_json::to_value(&record).map_err(|e| e.to_string())?;
+            line["time"] = serde_json::json!(format_time(record.at));
+            writeln!(out, "{line}").map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 /// RFC 3339 (`2026-11-29T10:00:00Z`), a date (`2026-11-29`, midnight UTC) or UNIX seconds.
 fn parse_time(text: &str) -> Result<i64, String> {
     use time::format_description::well_known::Rfc3339;
@@ -1447,4 +1792,46 @@ fn format_time(seconds: i64) -> String {
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_else(|| seconds.to_string())
+}
+
+fn topic_command(settings: &Settings, command: TopicCommand) -> Result<(), String> {
+    let store = store(settings)?;
+    match command {
+        TopicCommand::Create {
+            id,
+            name,
+            description,
+            channels,
+            json,
+        } => {
+            let new = portal::preferences::NewTopic {
+                id,
+                name,
+                description,
+                channels,
+            };
+            let topic =
+                portal::preferences::create_topic(store.as_ref(), "cli", new).map_err(|e| e.to_string())?;
+            if json {
+                print_json(&topic);
+            } else {
+                println!("created topic {} ({})", topic.id, topic.channels.join(", "));
+            }
+        }
+        TopicCommand::List(f) => {
+            let topics = store.list_topics().map_err(|e| e.to_string())?;
+            if f.json {
+                print_json(&topics);
+            } else {
+                for t in topics {
+                    println!("{}\t{}\t{}", t.id, t.channels.join(","), t.name);
+                }
+            }
+        }
+        TopicCommand::Delete { id } => {
+            portal::preferences::delete_topic(store.as_ref(), "cli", &id).map_err(|e| e.to_string())?;
+            println!("deleted topic {id}");
+        }
+    }
+    Ok(())
 }

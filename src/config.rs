@@ -22,12 +22,37 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub log: LogSettings,
     pub federation: FederationSettings,
+    /// Outgoing mail (`[mail]`, `[mail.smtp]`).
+    pub mail: crate::mail::MailSettings,
+    /// One-time codes sent by email (passwordless sign-in and light sign-up).
+    pub email_codes: EmailCodeSettings,
+    pub portal: PortalSettings,
+    pub consent: ConsentSettings,
     /// Upstream identity providers declared in the file (`[[upstreams]]`); more can be added by CLI.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub upstreams: Vec<crate::upstream::UpstreamSpec>,
     /// Operator-defined scopes releasing profile attributes (`[[scopes]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<crate::protocol::claims::CustomScope>,
+}
+
+/// One-time email codes: how long they live and how many guesses one code allows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailCodeSettings {
+    /// Seconds a code stays valid.
+    pub ttl: u64,
+    /// Wrong guesses after which a code stops working (a new one must be requested).
+    pub max_attempts: u32,
+}
+
+impl Default for EmailCodeSettings {
+    fn default() -> Self {
+        Self {
+            ttl: 600,
+            max_attempts: 5,
+        }
+    }
 }
 
 /// Outbound requests to upstream providers (discovery, JWKS, token, userinfo).
@@ -54,6 +79,42 @@ impl Default for FederationSettings {
             max_response_bytes: 1024 * 1024,
             metadata_ttl: 3600,
             state_ttl: 600,
+        }
+    }
+}
+
+/// Consent documents (README "Consent").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsentSettings {
+    /// The region whose consent rules apply when neither the person nor the client declares one.
+    pub default_region: String,
+}
+
+impl Default for ConsentSettings {
+    fn default() -> Self {
+        // The strictest rules: marketing only by opt-in.
+        Self {
+            default_region: "EU".into(),
+        }
+    }
+}
+
+/// The self-service account portal (`/account`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalSettings {
+    /// How recent a sign-in must be (seconds) to set a first password or to delete the account.
+    pub recent_auth_seconds: u64,
+    /// Days between a deletion request and the erasure; signing in during them restores the account.
+    pub deletion_grace_days: u64,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            recent_auth_seconds: 300,
+            deletion_grace_days: 30,
         }
     }
 }
@@ -100,6 +161,10 @@ pub struct RateLimitSettings {
     pub end_session_per_ip: String,
     /// Sign-ins started at upstream providers and their callbacks, per IP.
     pub upstream_per_ip: String,
+    /// Email codes requested or checked from one IP address.
+    pub email_code_per_ip: String,
+    /// Email codes sent to one address (however many IPs ask).
+    pub email_code_per_account: String,
 }
 
 impl Default for RateLimitSettings {
@@ -117,6 +182,8 @@ impl Default for RateLimitSettings {
             userinfo_per_ip: "1200/min".into(),
             end_session_per_ip: "60/min".into(),
             upstream_per_ip: "60/min".into(),
+            email_code_per_ip: "30/15min".into(),
+            email_code_per_account: "5/15min".into(),
         }
     }
 }
@@ -250,7 +317,7 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
-fn serialize_redacted<S: Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_redacted<S: Serializer>(_: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str("")
 }
 
@@ -298,6 +365,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.mail.check().map_err(ConfigError)?;
         let issuer = url::Url::parse(&self.server.issuer)
             .map_err(|e| ConfigError(format!("server.issuer is not a URL: {e}")))?;
         if !matches!(issuer.scheme(), "http" | "https")
@@ -377,6 +445,21 @@ impl Settings {
                 return Err(ConfigError(format!("{name} must be greater than 0")));
             }
         }
+        if self.portal.recent_auth_seconds == 0 {
+            return Err(ConfigError(
+                "portal.recent_auth_seconds must be greater than 0".into(),
+            ));
+        }
+        if self.portal.deletion_grace_days > 3650 {
+            return Err(ConfigError(
+                "portal.deletion_grace_days must be at most 3650".into(),
+            ));
+        }
+        if crate::protocol::jurisdiction::normalise(&self.consent.default_region).is_none() {
+            return Err(ConfigError(
+                "consent.default_region must be a region code such as EU, DE or US-CA".into(),
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         for s in &self.scopes {
             let standard_claim = |c: &str| {
@@ -431,7 +514,7 @@ impl Settings {
 
 impl RateLimitSettings {
     /// Every quota by its setting name.
-    pub fn quotas(&self) -> [(&'static str, &str); 10] {
+    pub fn quotas(&self) -> [(&'static str, &str); 12] {
         [
             ("authorize_per_ip", &self.authorize_per_ip),
             ("sign_in_per_ip", &self.sign_in_per_ip),
@@ -443,6 +526,8 @@ impl RateLimitSettings {
             ("userinfo_per_ip", &self.userinfo_per_ip),
             ("end_session_per_ip", &self.end_session_per_ip),
             ("upstream_per_ip", &self.upstream_per_ip),
+            ("email_code_per_ip", &self.email_code_per_ip),
+            ("email_code_per_account", &self.email_code_per_account),
         ]
     }
 }

@@ -93,6 +93,8 @@ pub fn dummy_password_hash() -> &'static str {
 pub struct Sealer {
     key: std::sync::Arc<LessSafeKey>,
     csrf_key: std::sync::Arc<[u8; 32]>,
+    /// The root of `derive_key`: itself derived, so that the sealing key is never used for MACs.
+    derivation_key: std::sync::Arc<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -109,7 +111,14 @@ impl Sealer {
         Self {
             key: std::sync::Arc::new(LessSafeKey::new(unbound)),
             csrf_key: std::sync::Arc::new(derived),
+            derivation_key: std::sync::Arc::new(hmac_raw(key, b"gatehouse key derivation v1")),
         }
+    }
+
+    /// A 32-byte key for one purpose, derived from the configured secret and a label naming that
+    /// purpose (`"unsubscribe v1"`): one secret configures every MAC, and no two purposes share a key.
+    pub fn derive_key(&self, label: &str) -> [u8; 32] {
+        hmac_raw(self.derivation_key.as_ref(), label.as_bytes())
     }
 
     /// nonce ‖ ciphertext ‖ tag. `aad` binds the ciphertext to its context (e.g. the key id).

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod flows;
 pub mod hash_pool;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod protocol;
 pub mod rate_limit;

@@ -66,10 +66,12 @@ pub enum LimitedAction {
     UserinfoPerIp,
     EndSessionPerIp,
     UpstreamPerIp,
+    EmailCodePerIp,
+    EmailCodePerAccount,
 }
 
 impl LimitedAction {
-    pub const ALL: [LimitedAction; 10] = [
+    pub const ALL: [LimitedAction; 12] = [
         LimitedAction::AuthorizePerIp,
         LimitedAction::SignInPerIp,
         LimitedAction::SignInPerAccount,
@@ -80,6 +82,8 @@ impl LimitedAction {
         LimitedAction::UserinfoPerIp,
         LimitedAction::EndSessionPerIp,
         LimitedAction::UpstreamPerIp,
+        LimitedAction::EmailCodePerIp,
+        LimitedAction::EmailCodePerAccount,
     ];
 
     /// The setting name under `[rate_limits]`, also the label in logs and audit.
@@ -95,6 +99,8 @@ impl LimitedAction {
             LimitedAction::UserinfoPerIp => "userinfo_per_ip",
             LimitedAction::EndSessionPerIp => "end_session_per_ip",
             LimitedAction::UpstreamPerIp => "upstream_per_ip",
+            LimitedAction::EmailCodePerIp => "email_code_per_ip",
+            LimitedAction::EmailCodePerAccount => "email_code_per_account",
         }
     }
 }

@@ -106,6 +106,8 @@ impl Application {
             auditor,
             hash_pool: Arc::new(crate::hash_pool::HashPool::for_this_machine()),
             connectors: crate::upstream::Connectors::new(&settings.federation),
+            mailer: crate::mail::Mailer::start(&settings.mail)
+                .map_err(|e| StartupError::Config(e.to_string()))?,
             settings: Arc::new(settings),
         };
         let port = listener
@@ -224,8 +226,9 @@ fn tls_config(settings: &Settings) -> Result<Option<rustls::ServerConfig>, Start
     Ok(Some(config))
 }
 
-/// Every 30 seconds: pick up keys rotated by the CLI or another replica, and delete expired rows
-/// (so that abandoned sign-ins and old grants cannot grow the database). Idempotent on every replica.
+/// Every 30 seconds: pick up keys rotated by the CLI or another replica, erase accounts whose deletion
+/// grace period has ended, and delete expired rows (so that abandoned sign-ins and old grants cannot
+/// grow the database). Idempotent on every replica.
 async fn housekeeping(provider: Provider, state: web::Data<AppState>) {
     let mut interval = actix_web::rt::time::interval(Duration::from_secs(30));
     interval.tick().await;
@@ -236,6 +239,12 @@ async fn housekeeping(provider: Provider, state: web::Data<AppState>) {
         let result = web::block(move || {
             if let Err(e) = p.keys.reload(p.store.as_ref(), now()) {
                 tracing::error!(error = %e, "reloading signing keys failed");
+            }
+            // Accounts whose deletion grace period has ended are erased (account portal).
+            match crate::flows::portal::erase_due_accounts(&p, now()) {
+                Ok(0) => {}
+                Ok(erased) => tracing::info!(erased, "accounts erased after their grace period"),
+                Err(e) => tracing::error!(error = %e, "erasing accounts failed"),
             }
             p.store.purge_expired(now())
         })

@@ -1976,3 +1976,289 @@ fn invalid_profile_updates_are_refused_naming_the_problem() {
         "refused updates change nothing: {shown}"
     );
 }
+
+#[test]
+fn consent_documents_are_created_published_listed_and_exported_as_json_lines() {
+    use gatehouse::store::{ConsentAction, ConsentDocumentStore, ConsentMethod, NewConsentRecord};
+    let ws = Workspace::new();
+    let create = |id: &'static str, purpose: &'static str, extra: &[&'static str]| {
+        let mut args = vec!["consent", "document", "create", "--id", id, "--title"];
+        args.extend([if id == "terms" {
+            "Terms of service"
+        } else {
+            "Product news"
+        }]);
+        args.extend(["--purpose", purpose]);
+        args.extend_from_slice(extra);
+        args
+    };
+    let created = ws.ok(&create("terms", "terms", &["--required"]));
+    assert!(created.contains("gatehouse consent publish terms"), "{created}");
+    ws.ok(&create("marketing-email", "marketing", &[]));
+    let publish = |id: &'static str, url: &'static str, extra: &[&'static str]| {
+        let mut args = vec!["consent", "publish", id, "--url", url, "--summary", "Read this."];
+        args.extend_from_slice(extra);
+        args
+    };
+    let v1 = ws.json(&publish("terms", "https://example.com/terms", &["--json"]));
+    assert_eq!(
+        (v1["version"].as_i64(), v1["reconsent_required"].as_bool()),
+        (Some(1), Some(false))
+    );
+    let v2 = ws.ok(&publish("terms", "https://example.com/terms/2", &["--reconsent"]));
+    assert!(
+        v2.contains("published terms version 2: everyone is asked"),
+        "{v2}"
+    );
+    ws.ok(&publish("marketing-email", "https://example.com/news", &[]));
+    let listed = ws.json(&["consent", "document", "list", "--json"]);
+    let terms = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "terms")
+        .expect("terms listed");
+    assert_eq!(terms["versions"][1]["reconsent_required"], true);
+    let text = ws.ok(&["consent", "document", "list"]);
+    assert!(
+        text.contains("terms\tterms\trequired\tTerms of service\tversion 2"),
+        "{text}"
+    );
+
+    // Bad input: a clear error, nothing created.
+    let purpose = ws.fails(&create("privacy", "ads", &[]));
+    assert!(
+        purpose.contains("purpose `ads` must be terms, privacy or marketing"),
+        "{purpose}"
+    );
+    let twice = ws.fails(&create("terms", "terms", &[]));
+    assert!(twice.contains("already exists"), "{twice}");
+    let required = ws.fails(&create("privacy", "marketing", &["--required"]));
+    assert!(required.contains("cannot be required"), "{required}");
+    let unknown = ws.fails(&publish("nope", "https://example.com/nope", &[]));
+    assert!(unknown.contains("no consent document `nope`"), "{unknown}");
+    let url = ws.fails(&publish("terms", "http://example.com/terms", &[]));
+    assert!(url.contains("https"), "{url}");
+    assert_eq!(
+        ws.json(&["consent", "document", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Records are written by people signing in; here straight into the store.
+    let ada = ws.json(&["user", "create", "--email", "ada@example.com", "--json"]);
+    let ada_id = ada["user_id"].as_str().unwrap().to_string();
+    let url = format!("sqlite://{}", ws.path().join("data/gatehouse.db").display());
+    let store = gatehouse::store::sql::SqlStore::new(gatehouse::store::sql::connect(&url, 1).unwrap());
+    let record = |user: &str, document: &str, at| NewConsentRecord {
+        user_id: user.into(),
+        document_id: document.into(),
+        version: 1,
+        action: ConsentAction::Accepted,
+        at,
+        method: ConsentMethod::Authorization,
+        client_id: Some("app".into()),
+        region: Some("DE".into()),
+    };
+    store
+        .append_consent_records(&[
+            record(&ada_id, "terms", 1_800_000_000),
+            record(&ada_id, "marketing-email", 1_800_000_100),
+            record("someone-else", "terms", 1_800_000_200),
+        ])
+        .unwrap();
+    let lines = |args: &[&str]| -> Vec<Value> {
+        ws.ok(args)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON Lines"))
+            .collect()
+    };
+    let all = lines(&["consent", "export"]);
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0]["document_id"], "terms");
+    assert_eq!(all[0]["action"], "accepted");
+    assert_eq!(all[0]["time"], "2027-01-15T08:00:00Z");
+    assert_eq!(
+        lines(&["consent", "export", "--user", "ada@example.com"]).len(),
+        2
+    );
+    assert_eq!(
+        lines(&["consent", "export", "--user", &ada_id, "--document", "terms"]).len(),
+        1
+    );
+    assert_eq!(lines(&["consent", "export", "--document", "terms"]).len(), 2);
+    assert_eq!(lines(&["consent", "export", "--since", "1800000050"]).len(), 2);
+    let bad_document = ws.fails(&["consent", "export", "--document", "nope"]);
+    assert!(
+        bad_document.contains("no consent document `nope`"),
+        "{bad_document}"
+    );
+    let bad_user = ws.fails(&["consent", "export", "--user", "nobody@example.com"]);
+    assert!(bad_user.contains("no user with the email"), "{bad_user}");
+}
+
+#[test]
+fn a_client_policy_is_shown_changed_and_bad_values_are_refused() {
+    let ws = Workspace::new();
+    let created = ws.json(&[
+        "client",
+        "create",
+        "--name",
+        "Shop",
+        "--redirect-uri",
+        "https://shop.example.com/cb",
+        "--json",
+    ]);
+    let id = created["client_id"].as_str().expect("a client id").to_string();
+    let shown = ws.json(&["client", "policy", &id, "--json"]);
+    assert_eq!(shown["allow_light_accounts"], false, "{shown}");
+    let changed = ws.json(&[
+        "client",
+        "policy",
+        &id,
+        "--light-accounts",
+        "true",
+        "--require-field",
+        "given_name",
+        "--require-field",
+        "birthdate",
+        "--optional-field",
+        "phone_number",
+        "--region",
+        "US-CA",
+        "--json",
+    ]);
+    assert_eq!(changed["allow_light_accounts"], true);
+    assert_eq!(
+        changed["required_fields"],
+        serde_json::json!(["given_name", "birthdate"])
+    );
+    assert_eq!(changed["optional_fields"], serde_json::json!(["phone_number"]));
+    assert_eq!(changed["region"], "US-CA");
+    let text = ws.ok(&["client", "policy", &id]);
+    assert!(
+        text.contains("given_name, birthdate") && text.contains("US-CA"),
+        "{text}"
+    );
+    let error = ws.fails(&["client", "policy", &id, "--require-field", "password"]);
+    assert!(error.contains("password"), "{error}");
+    let error = ws.fails(&["client", "policy", &id, "--region", "Atlantis"]);
+    assert!(error.contains("region"), "{error}");
+    let error = ws.fails(&["client", "policy", &id, "--require-document", "terms"]);
+    assert!(error.contains("terms"), "{error}");
+    let error = ws.fails(&["client", "policy", "no-such-client"]);
+    assert!(error.contains("no-such-client"), "{error}");
+    // A refused change left the policy as it was; an empty value clears a list.
+    assert_eq!(ws.json(&["client", "policy", &id, "--json"]), changed);
+    let cleared = ws.json(&[
+        "client",
+        "policy",
+        &id,
+        "--optional-field",
+        "",
+        "--region",
+        "",
+        "--json",
+    ]);
+    assert_eq!(cleared["optional_fields"], serde_json::json!([]));
+    assert_eq!(cleared["region"], Value::Null);
+}
+
+#[test]
+fn preference_topics_are_created_listed_and_deleted() {
+    let ws = Workspace::new();
+
+    let created = ws.json(&[
+        "preference",
+        "topic",
+        "create",
+        "--id",
+        "news",
+        "--name",
+        "Product news",
+        "--description",
+        "What is new",
+        "--channels",
+        "email,sms",
+        "--json",
+    ]);
+
+    assert_eq!(created["id"], "news");
+    assert_eq!(created["channels"], serde_json::json!(["email", "sms"]));
+    let listed = ws.ok(&["preference", "topic", "list"]);
+    assert!(listed.contains("news\temail,sms\tProduct news"), "{listed}");
+    let duplicate = ws.fails(&[
+        "preference",
+        "topic",
+        "create",
+        "--id",
+        "news",
+        "--name",
+        "Again",
+        "--channels",
+        "email",
+    ]);
+    assert!(duplicate.contains("already exists"), "{duplicate}");
+    let bad = ws.fails(&[
+        "preference",
+        "topic",
+        "create",
+        "--id",
+        "tips",
+        "--name",
+        "Tips",
+        "--channels",
+        "e mail",
+    ]);
+    assert!(bad.contains("not a channel name"), "{bad}");
+    ws.ok(&["preference", "topic", "delete", "news"]);
+    assert_eq!(
+        ws.json(&["preference", "topic", "list", "--json"]),
+        serde_json::json!([])
+    );
+    let missing = ws.fails(&["preference", "topic", "delete", "news"]);
+    assert!(missing.contains("no topic"), "{missing}");
+}
+
+#[test]
+fn a_user_is_exported_and_erased_on_request() {
+    let ws = Workspace::new();
+    let created = ws.json(&[
+        "user",
+        "create",
+        "--email",
+        "ada@example.com",
+        "--name",
+        "Ada Lovelace",
+        "--json",
+    ]);
+    let id = created["user_id"].as_str().expect("a user id").to_string();
+
+    let export = ws.json(&["user", "export", "ada@example.com"]);
+
+    assert_eq!(export["format"], "gatehouse-export/1");
+    assert_eq!(export["profile"]["user_id"], id.as_str());
+    assert_eq!(export["profile"]["email"], "ada@example.com");
+    assert!(export["audit_events"].is_array());
+    let refused = ws.fails(&["user", "erase", &id]);
+    assert!(refused.contains("--yes"), "{refused}");
+    ws.ok(&["user", "show", &id]);
+
+    let erased = ws.ok(&["user", "erase", &id, "--yes"]);
+
+    assert!(erased.contains(&format!("erased user {id}")), "{erased}");
+    ws.fails(&["user", "show", &id]);
+    let gone = ws.fails(&["user", "export", &id]);
+    assert!(gone.contains("no user"), "{gone}");
+    let trail = ws.ok(&["audit", "export", "--type", "user.erased"]);
+    assert!(trail.contains(&id), "{trail}");
+    let everything = ws.ok(&["audit", "export"]);
+    assert!(
+        !everything.contains("ada@example.com"),
+        "an audit record holds the email"
+    );
+    assert!(ws.ok(&["audit", "verify"]).contains("intact"));
+    ws.ok(&["user", "create", "--email", "ada@example.com"]);
+}

@@ -3,7 +3,7 @@
 
 use tracing::instrument;
 
-use super::browser::{Browser, signed_in, start_session};
+use super::browser::{Browser, SignedIn, signed_in, start_session};
 use super::federation::{self, Purpose};
 use super::login::check_password;
 use super::{FlowError, Provider, now, upstreams};
@@ -27,13 +27,12 @@ pub struct AccountView {
     pub can_unlink: bool,
     /// Organizations the user belongs to: (name, roles).
     pub organizations: Vec<(String, Vec<String>)>,
+    /// This session's sign-in cancelled a scheduled deletion of the account.
+    pub restored: bool,
 }
 
-/// The page of the signed-in user, or `None` when the browser is not signed in.
-pub fn overview(p: &Provider, browser: &Browser) -> Result<Option<AccountView>, FlowError> {
-    let Some(s) = signed_in(p, browser)? else {
-        return Ok(None);
-    };
+/// The hub page of the signed-in person.
+pub fn overview(p: &Provider, s: SignedIn) -> Result<AccountView, FlowError> {
     let linked = p.store.list_identities(&s.user.id)?;
     let all = upstreams::list(p)?;
     let name_of = |id: &str| {
@@ -62,13 +61,14 @@ pub fn overview(p: &Provider, browser: &Browser) -> Result<Option<AccountView>, 
         .into_iter()
         .map(|(org, member)| (org.name, member.roles))
         .collect();
-    Ok(Some(AccountView {
+    Ok(AccountView {
+        restored: super::portal::deletion::was_restored_by(p, &s)?,
         organizations,
         can_unlink: s.user.password_hash.is_some() || linked.len() > 1,
         user: s.user,
         identities,
         linkable,
-    }))
+    })
 }
 
 /// Password sign-in from the account page. Returns the new session id, or `None` if refused.
@@ -86,16 +86,18 @@ pub fn sign_in(
     }
 }
 
-/// Starts an upstream sign-in (not signed in) or a link (signed in) from the account page.
+/// Starts an upstream sign-in (not signed in, or `sign_in_again` to renew the sign-in before a
+/// sensitive change) or a link (signed in) from the account page.
 pub fn start_upstream(
     p: &Provider,
     connection_id: &str,
+    sign_in_again: bool,
     browser: &Browser,
     origin: &Origin,
 ) -> Result<String, FlowError> {
     let purpose = match signed_in(p, browser)? {
-        Some(s) => Purpose::Link { user_id: s.user.id },
-        None => Purpose::Account { link_proof: None },
+        Some(s) if !sign_in_again => Purpose::Link { user_id: s.user.id },
+        _ => Purpose::Account { link_proof: None },
     };
     federation::start(p, connection_id, purpose, None, browser, origin)
 }

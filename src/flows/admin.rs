@@ -200,6 +200,9 @@ pub fn create_user_as(actor: &str, store: &dyn Store, new: NewUser) -> Result<Us
         created_at: at,
         updated_at: at,
         profile: Default::default(),
+        level: crate::store::IdentityLevel::Full,
+        region: None,
+        deletion_scheduled_at: None,
     };
     if store.find_user_by_email(&email)?.is_some() {
         return Err(invalid(format!("a user with email {email} already exists")));
@@ -421,8 +424,35 @@ pub fn update_profile_as(
     update: ProfileUpdate,
 ) -> Result<User, AdminError> {
     let user = find_user(store, id_or_email)?;
+    let (name, profile) = apply_profile_update(&user, &update)?;
+    audit_as(
+        store,
+        actor,
+        kind::USER_UPDATED,
+        &user.id,
+        serde_json::json!({ "fields": update.fields.iter().map(|(k, _)| k).collect::<Vec<_>>() }),
+    )?;
+    let at = now();
+    store.update_profile(&user.id, name.as_deref(), &profile, at)?;
+    Ok(User {
+        name,
+        profile,
+        updated_at: at,
+        ..user
+    })
+}
+
+/// Applies a change to a user's name and profile without saving it. Unknown fields and invalid values
+/// (`check_profile_field`) are refused with a message naming the field.
+pub fn apply_profile_update(
+    user: &User,
+    update: &ProfileUpdate,
+) -> Result<(Option<String>, crate::store::Profile), AdminError> {
     let mut name = user.name.clone();
-    if let Some(n) = update.name {
+    if let Some(n) = &update.name {
+        if n.len() > 1024 {
+            return Err(invalid("`name` is too long"));
+        }
         name = (!n.trim().is_empty()).then(|| n.trim().to_string());
     }
     let mut doc = serde_json::to_value(&user.profile).map_err(|e| invalid(e.to_string()))?;
@@ -440,6 +470,9 @@ pub fn update_profile_as(
             return Err(invalid(format!(
                 "unknown profile field `{key}`: use a standard claim name, address.<field> or attributes.<name>"
             )));
+        }
+        if !value.is_empty() {
+            check_profile_field(key, value).map_err(|m| invalid(format!("`{key}`: {m}")))?;
         }
         let slot = match key.split_once('.') {
             Some((group @ ("address" | "attributes"), field)) if !field.is_empty() => {
@@ -473,33 +506,87 @@ pub fn update_profile_as(
     if profile.address == Some(Default::default()) {
         profile.address = None;
     }
-    if let Some(b) = &profile.birthdate {
-        let ok = (b.len() == 10
-            && time::Date::parse(b, time::macros::format_description!("[year]-[month]-[day]")).is_ok())
-            || (b.len() == 4 && b.chars().all(|c| c.is_ascii_digit()));
-        if !ok {
-            return Err(invalid("birthdate is YYYY-MM-DD or YYYY"));
+    Ok((name, profile))
+}
+
+/// Whether `value` (not empty) is acceptable for the profile field `key`, in the formats of OIDC Core
+/// §5.1; the refusal is a sentence fit to show next to the field.
+pub fn check_profile_field(key: &str, value: &str) -> Result<(), String> {
+    let all = |s: &str, ok: fn(char) -> bool| !s.is_empty() && s.chars().all(ok);
+    match key {
+        // "represented as YYYY-MM-DD ... the year MAY be 0000"; "a year only ... YYYY".
+        "birthdate" => {
+            let date = value.len() == 10
+                && time::Date::parse(value, time::macros::format_description!("[year]-[month]-[day]"))
+                    .is_ok();
+            let year = value.len() == 4 && all(value, |c| c.is_ascii_digit());
+            (date || year).then_some(()).ok_or_else(|| {
+                "Enter a real date as YYYY-MM-DD (for example 1990-07-21), or just the year.".into()
+            })
         }
-    }
-    if let Some(phone) = &profile.phone_number {
-        let digits = phone.strip_prefix('+').unwrap_or_default();
-        if digits.len() < 6 || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(invalid("phone_number is E.164, e.g. +14155550100"));
+        // E.164: "+", a country code that never starts with 0, at most 15 digits in all.
+        "phone_number" => {
+            let digits = value.strip_prefix('+').unwrap_or_default();
+            let ok = (6..=15).contains(&digits.len())
+                && all(digits, |c| c.is_ascii_digit())
+                && !digits.starts_with('0');
+            ok.then_some(())
+                .ok_or_else(|| "Enter the number in international format, for example +14155550100.".into())
         }
+        // Shown to apps and people as links: https only, so never `javascript:` or `data:`.
+        "website" | "picture" => match url::Url::parse(value) {
+            Ok(u)
+                if u.scheme() == "https"
+                    && u.host_str().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none() =>
+            {
+                Ok(())
+            }
+            _ => Err("Enter a web address that starts with https://, such as https://example.com".into()),
+        },
+        // BCP 47 language tag: "en", "en-GB", "zh-Hant-TW".
+        "locale" => {
+            let mut parts = value.split('-');
+            let lang = parts.next().unwrap_or_default();
+            let ok = (2..=3).contains(&lang.len())
+                && all(lang, |c| c.is_ascii_alphabetic())
+                && parts.all(|p| (1..=8).contains(&p.len()) && all(p, |c| c.is_ascii_alphanumeric()));
+            ok.then_some(())
+                .ok_or_else(|| "Enter a language tag such as en or en-GB.".into())
+        }
+        // A tz database name: "Europe/Paris", "America/Argentina/Buenos_Aires", "UTC".
+        "zoneinfo" => {
+            let ok = value.len() <= 64
+                && value
+                    .split('/')
+                    .all(|p| all(p, |c| c.is_ascii_alphanumeric() || "_+-".contains(c)))
+                && value.starts_with(|c: char| c.is_ascii_alphabetic());
+            ok.then_some(())
+                .ok_or_else(|| "Enter a time zone such as Europe/Paris or America/New_York.".into())
+        }
+        _ => Ok(()),
     }
-    audit_as(
-        store,
-        actor,
-        kind::USER_UPDATED,
-        &user.id,
-        serde_json::json!({ "fields": update.fields.iter().map(|(k, _)| k).collect::<Vec<_>>() }),
-    )?;
-    let at = now();
-    store.update_profile(&user.id, name.as_deref(), &profile, at)?;
-    Ok(User {
-        name,
-        profile,
-        updated_at: at,
-        ..user
-    })
+}
+
+/// ISO 3166-1 alpha-2 country codes (officially assigned).
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ \
+    BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER \
+    ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM \
+    IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF \
+    MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK \
+    PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD \
+    TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// A declared region as stored (`protocol::jurisdiction::normalise`: upper-cased, an ISO 3166-1 alpha-2
+/// country such as `DE`, an ISO 3166-2 subdivision such as `US-CA`, or `EU`/`EEA`), whose country is
+/// one that exists. The refusal is a sentence fit to show next to the field.
+pub fn normalise_region(raw: &str) -> Result<String, String> {
+    let known = |region: &str| {
+        let country = region.split('-').next().unwrap_or_default();
+        ["EU", "EEA", "EL", "UK"].contains(&country) || COUNTRIES.split_whitespace().any(|c| c == country)
+    };
+    crate::protocol::jurisdiction::normalise(raw)
+        .filter(|r| known(r))
+        .ok_or_else(|| "Enter a country code such as DE or FR, a subdivision such as US-CA, or EU.".into())
 }

@@ -6,11 +6,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::admin::AdminError;
+use super::consents::documents::{self as consent_documents, DocumentListing, NewDocument, NewVersion};
 use super::organizations::{self, CreatedInvitation, NewOrganization};
 use super::userinfo::verify_access_token;
 use super::{FlowError, Provider};
 use crate::crypto::b64url;
 use crate::protocol::scope;
+use crate::store::{ConsentDocument, ConsentDocumentVersion, ConsentRecord, ConsentRecordFilter};
 use crate::store::{Member, Organization, Role, StoreError};
 
 /// The scope that makes a client an operator of the whole gateway (client_credentials only).
@@ -595,6 +597,25 @@ pub fn create_client(
     .map_err(admin("body"))
 }
 
+pub fn get_client_policy(
+    p: &Provider,
+    caller: &Caller,
+    id: &str,
+) -> Result<crate::store::ClientPolicy, ApiError> {
+    caller.require_operator()?;
+    super::client_policy::show(p.store.as_ref(), id).map_err(admin("client"))
+}
+
+pub fn update_client_policy(
+    p: &Provider,
+    caller: &Caller,
+    id: &str,
+    change: super::client_policy::PolicyChange,
+) -> Result<crate::store::ClientPolicy, ApiError> {
+    caller.require_operator()?;
+    super::client_policy::update_as(&caller.actor(), p.store.as_ref(), id, change).map_err(admin("body"))
+}
+
 pub fn delete_client(p: &Provider, caller: &Caller, id: &str) -> Result<(), ApiError> {
     caller.require_operator()?;
     if p.store.find_client(id)?.is_none() {
@@ -713,4 +734,119 @@ pub fn delete_upstream(p: &Provider, caller: &Caller, id: &str) -> Result<(), Ap
         return Err(ApiError::NotFound);
     }
     Ok(())
+}
+
+// ---- Consent documents and records (operators only; README "Consent").
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentDocumentBody {
+    pub id: String,
+    pub title: String,
+    pub purpose: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentVersionBody {
+    pub url: String,
+    pub summary: String,
+    #[serde(default)]
+    pub reconsent_required: bool,
+}
+
+/// Names the field a consent refusal is about (its message starts with it).
+fn consent_field(e: AdminError) -> ApiError {
+    let field = match &e {
+        AdminError::Invalid(m) if m.starts_with("a marketing document") => "required",
+        AdminError::Invalid(m) => ["id", "title", "purpose", "url", "summary"]
+            .into_iter()
+            .find(|f| m.starts_with(f))
+            .unwrap_or("body"),
+        _ => "body",
+    };
+    admin(field)(e)
+}
+
+pub fn list_consent_documents(
+    p: &Provider,
+    caller: &Caller,
+    cursor: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Page<DocumentListing>, ApiError> {
+    caller.require_operator()?;
+    let all = consent_documents::list(p.store.as_ref()).map_err(admin_any)?;
+    page(p, "consent-documents", all, cursor, limit)
+}
+
+pub fn get_consent_document(p: &Provider, caller: &Caller, id: &str) -> Result<DocumentListing, ApiError> {
+    caller.require_operator()?;
+    consent_documents::find(p.store.as_ref(), id).map_err(admin_any)
+}
+
+pub fn create_consent_document(
+    p: &Provider,
+    caller: &Caller,
+    body: ConsentDocumentBody,
+) -> Result<ConsentDocument, ApiError> {
+    caller.require_operator()?;
+    let new = NewDocument {
+        id: body.id,
+        title: body.title,
+        purpose: body.purpose,
+        required: body.required,
+    };
+    consent_documents::create(p.store.as_ref(), &caller.actor(), new).map_err(consent_field)
+}
+
+pub fn publish_consent_version(
+    p: &Provider,
+    caller: &Caller,
+    id: &str,
+    body: ConsentVersionBody,
+) -> Result<ConsentDocumentVersion, ApiError> {
+    caller.require_operator()?;
+    let new = NewVersion {
+        url: body.url,
+        summary: body.summary,
+        reconsent_required: body.reconsent_required,
+    };
+    consent_documents::publish(p.store.as_ref(), &caller.actor(), id, new).map_err(consent_field)
+}
+
+/// Consent records in order, optionally of one user and/or one document; the cursor is sealed and
+/// bound to the filter.
+pub fn list_consent_records(
+    p: &Provider,
+    caller: &Caller,
+    filter: ConsentRecordFilter,
+    cursor: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Page<ConsentRecord>, ApiError> {
+    caller.require_operator()?;
+    let limit = limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit must be 1 to 200"));
+    }
+    if let Some(document) = &filter.document_id {
+        if p.store.find_consent_document(document)?.is_none() {
+            return Err(ApiError::invalid(
+                "document",
+                format!("no consent document `{document}`"),
+            ));
+        }
+    }
+    let list = format!(
+        "consent-records:{}:{}",
+        filter.user_id.as_deref().unwrap_or("*"),
+        filter.document_id.as_deref().unwrap_or("*")
+    );
+    let after = open_cursor(p, &list, cursor)? as i64;
+    let items = p.store.list_consent_records(&filter, after, limit as i64)?;
+    let next_cursor = (items.len() == limit)
+        .then(|| items.last().map(|r| seal_cursor(p, &list, r.id as usize)))
+        .flatten();
+    Ok(Page { items, next_cursor })
 }

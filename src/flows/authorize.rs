@@ -27,6 +27,12 @@ pub enum Next {
     Upstream(String),
     /// To the organization picker for this pending request.
     Organization(String),
+    /// To the light sign-up page (`prompt=create`) for this pending request.
+    SignUp(String),
+    /// To the page asking for the profile fields the client needs (progressive profiling).
+    Profile(String),
+    /// To the consent documents page (terms, privacy policy) for this pending request.
+    Documents(String),
 }
 
 /// A pending request as stored: the validated request and when it was made.
@@ -133,6 +139,17 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
             }
         },
     };
+    // OpenID Connect Prompt Create 1.0 §4: the sign-up page instead of sign-in, when the client offers it.
+    if req.prompt.create && !fresh {
+        if !super::profiling::allows_light_accounts(p, &pending.client.id)? {
+            return fail(
+                ErrorCode::InvalidRequest,
+                "this client does not offer sign-up (prompt=create)",
+            );
+        }
+        save_pending(p, &mut pending, browser)?;
+        return Ok(Next::SignUp(pending.id));
+    }
     let signed_in = signed_in(p, browser)?;
     if needs_login(req, fresh, signed_in.as_ref(), hinted_sub.as_deref()) {
         if req.prompt.none {
@@ -182,6 +199,26 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
             return Ok(Next::Organization(pending.id));
         }
         Choice::None | Choice::Organization(_) => {}
+    }
+    if !super::consents::outstanding(p, &signed_in.user, &pending.client)?.is_empty() {
+        if req.prompt.none {
+            return fail(
+                ErrorCode::ConsentRequired,
+                "the user must accept the current terms",
+            );
+        }
+        save_pending(p, &mut pending, browser)?;
+        return Ok(Next::Documents(pending.id));
+    }
+    if !super::profiling::missing(p, &pending.client.id, &signed_in.user)?.is_empty() {
+        if req.prompt.none {
+            return fail(
+                ErrorCode::InteractionRequired,
+                "the user must complete their profile for this client",
+            );
+        }
+        save_pending(p, &mut pending, browser)?;
+        return Ok(Next::Profile(pending.id));
     }
     if needs_consent(p, &pending, &signed_in)? {
         if req.prompt.none {

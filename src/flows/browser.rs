@@ -67,6 +67,8 @@ pub fn start_session(
         created_at: at,
         expires_at: at + p.settings.sessions.ttl as i64,
     })?;
+    // Signing in during a deletion's grace period restores the account (issue 7, account portal).
+    super::portal::deletion::restore_on_sign_in(p, user, &sha256_b64(&id))?;
     Ok(id)
 }
 

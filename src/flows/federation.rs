@@ -356,6 +356,9 @@ fn resolve_user(
             locale: identity.locale.clone(),
             ..Default::default()
         },
+        level: crate::store::IdentityLevel::Full,
+        region: None,
+        deletion_scheduled_at: None,
     };
     match p.store.create_user_with_identity(
         &user,

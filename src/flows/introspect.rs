@@ -47,6 +47,15 @@ pub fn introspect(p: &Provider, authorization: Option<&str>, params: &Params) ->
                 out[name] = v.clone();
             }
         }
+        // A user's token (client_credentials tokens carry no auth_time): the consent documents the
+        // user accepts now, so a resource server sees a withdrawal at once (README "Consent").
+        if let Some(sub) = claims
+            .get("auth_time")
+            .and(claims.get("sub"))
+            .and_then(Value::as_str)
+        {
+            out["consents"] = json!(super::consents::state_for(p, sub)?);
+        }
         return Ok(out);
     }
     if let Some(rt) = p.store.find_refresh_token(&sha256_b64(token))? {

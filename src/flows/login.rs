@@ -19,6 +19,8 @@ pub struct LoginView {
     pub upstreams: Vec<(String, String)>,
     /// Some connection claims email domains: ask for the email first (home-realm discovery).
     pub identifier_first: bool,
+    /// The client offers light sign-up: show "Create an account".
+    pub sign_up: bool,
 }
 
 pub enum LoginOutcome {
@@ -36,6 +38,7 @@ pub fn show(p: &Provider, request_id: &str, browser: &Browser) -> Result<LoginVi
         login_hint: pending.request.login_hint.unwrap_or_default(),
         upstreams,
         identifier_first,
+        sign_up: super::profiling::allows_light_accounts(p, &pending.client.id)?,
     })
 }
 
@@ -54,6 +57,7 @@ pub fn submit(
         login_hint: email.to_string(),
         upstreams: upstream_buttons(p),
         identifier_first: false,
+        sign_up: false,
     };
     let Some(user) = check_password(p, email, password, Some(&pending.client.id), origin)? else {
         return Ok(LoginOutcome::Failed(view(p)));
@@ -115,7 +119,7 @@ pub fn check_password(
 }
 
 /// An organization with `sso_required` owns its domain: its people sign in only through its connection.
-fn refuse_if_sso_required(p: &Provider, email: &str) -> Result<(), FlowError> {
+pub(crate) fn refuse_if_sso_required(p: &Provider, email: &str) -> Result<(), FlowError> {
     let Some((_, domain)) = email.trim().rsplit_once('@') else {
         return Ok(());
     };
@@ -202,6 +206,7 @@ pub fn identify(
         return Ok(Identified::Upstream(url));
     }
     Ok(Identified::Password(LoginView {
+        sign_up: super::profiling::allows_light_accounts(p, &pending.client.id)?,
         client_name: pending.client.name,
         login_hint: email.trim().to_string(),
         upstreams: upstream_buttons(p),

@@ -6,13 +6,18 @@ pub mod admin;
 pub mod admin_api;
 pub mod authorize;
 pub mod browser;
+pub mod client_policy;
 pub mod consent;
+pub mod consents;
+pub mod email_code;
 pub mod federation;
 pub mod introspect;
 pub mod link;
 pub mod login;
 pub mod logout;
 pub mod organizations;
+pub mod portal;
+pub mod profiling;
 pub mod revoke;
 pub mod token;
 pub mod upstreams;
@@ -39,6 +44,8 @@ pub struct Provider {
     pub hash_pool: Arc<crate::hash_pool::HashPool>,
     /// Upstream identity providers (the real connectors, or a fake in tests).
     pub connectors: Arc<dyn crate::upstream::UpstreamProvider>,
+    /// Outgoing mail (codes, notices), sent in the background.
+    pub mailer: crate::mail::Mailer,
 }
 
 impl Provider {

@@ -324,7 +324,9 @@ pub fn invite(
         &org.id,
         kind::INVITATION_CREATED,
         &org.id,
-        json!({ "after": invitation }),
+        // Audit records never hold an email address (README "Account portal": the anonymised trail).
+        json!({ "after": { "organization_id": invitation.organization_id, "roles": invitation.roles,
+                           "expires_at": invitation.expires_at } }),
     )?;
     store.create_invitation(&invitation)?;
     Ok(CreatedInvitation {
@@ -481,6 +483,24 @@ pub fn invitation(
         roles: invitation.roles,
         signed_in_as: signed_in.map(|s| s.user.email),
     })
+}
+
+/// Sends a code to the invited address (signed out): it signs in the person who has an account there, or
+/// creates a light account for them (with `name`, if given); then the invitation page opens again,
+/// signed in, to be accepted. So an invitation works for people who have never been here.
+pub fn request_invitation_code(
+    p: &Provider,
+    token: &str,
+    name: &str,
+    browser: &super::browser::Browser,
+    origin: &crate::audit::Origin,
+) -> Result<super::email_code::Requested, FlowError> {
+    let (invitation, _) = open_invitation(p, token)?;
+    let after = super::email_code::After {
+        request_id: None,
+        return_to: Some(format!("/invitations/{token}")),
+    };
+    super::email_code::request_for(p, Some(name), &invitation.email, &after, browser, origin)
 }
 
 /// Accepts an invitation for the signed-in user, whose email must be the one invited (a forwarded link

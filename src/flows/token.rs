@@ -413,6 +413,8 @@ fn respond(
             claims::select(&released, g.id_token_claims)
         };
         user_claims.extend(org_claims);
+        user_claims.extend(super::consents::claims_for(p, user_id, scopes)?);
+        user_claims.insert(claims::IDENTITY_LEVEL.into(), user.level.as_str().into());
         let id_claims: Value = claims::id_token_claims(IdTokenInput {
             issuer: p.issuer(),
             client_id: &client.id,

@@ -54,5 +54,7 @@ pub fn userinfo(p: &Provider, token: &str) -> Result<Value, FlowError> {
         Err(FlowError::OAuth(_)) => {}
         Err(e) => return Err(e),
     }
+    out.extend(super::consents::claims_for(p, &user.id, &scopes)?);
+    out.insert(claims::IDENTITY_LEVEL.into(), user.level.as_str().into());
     Ok(Value::Object(out))
 }

@@ -79,6 +79,9 @@ pub struct Prompt {
     pub none: bool,
     pub login: bool,
     pub consent: bool,
+    /// OpenID Connect Prompt Create 1.0: show the sign-up page instead of sign-in.
+    #[serde(default)]
+    pub create: bool,
 }
 
 /// A validated authorization request, kept server-side while the user signs in and consents.
@@ -263,13 +266,14 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, &'static str> {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
+            "create" => prompt.create = true,
             // select_account: a single account per browser session, so there is nothing to select.
             "select_account" => {}
             _ => return Err("unsupported prompt value"),
         }
     }
     // OIDC Core §3.1.2.1: "If this parameter contains none with any other value, an error is returned".
-    if prompt.none && (prompt.login || prompt.consent) {
+    if prompt.none && (prompt.login || prompt.consent || prompt.create) {
         return Err("prompt=none cannot be combined with other values");
     }
     Ok(prompt)

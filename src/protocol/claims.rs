@@ -31,7 +31,7 @@ pub struct CustomScope {
     pub claims: Vec<String>,
 }
 
-/// The standard claims each standard scope releases (OIDC Core §5.4).
+/// The claims each built-in scope releases: the standard ones (OIDC Core §5.4) and `consents`.
 pub const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
     (
         "profile",
@@ -54,7 +54,14 @@ pub const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
     ("email", &["email", "email_verified"]),
     ("phone", &["phone_number", "phone_number_verified"]),
     ("address", &["address"]),
+    // Gatehouse's own: the consent documents the person currently accepts, `{"terms": 3}`
+    // (README "Consent"). Read from the store when tokens are issued, so not in `user_claims`.
+    ("consents", &["consents"]),
 ];
+
+/// Gatehouse's claim saying how far the identity has grown: `light` (a name and an email verified by a
+/// code) or `full` (README "Progressive identity"). In every ID token and userinfo response.
+pub const IDENTITY_LEVEL: &str = "identity_level";
 
 /// The claims of a user released for `scopes` (OIDC Core §5.4), including custom scopes. Absent values
 /// are omitted.
@@ -221,6 +228,9 @@ mod tests {
                 attributes: [("tier".to_string(), json!("gold"))].into_iter().collect(),
                 ..Default::default()
             },
+            level: crate::store::IdentityLevel::Full,
+            region: None,
+            deletion_scheduled_at: None,
         }
     }
 

@@ -26,6 +26,7 @@ pub fn metadata(issuer: &str, custom: &[CustomScope]) -> Value {
     ];
     claims.extend(SCOPE_CLAIMS.iter().flat_map(|(_, c)| c.iter().copied()));
     claims.extend(["org_id", "org_slug", "org_name", "roles", "permissions"]);
+    claims.push(super::claims::IDENTITY_LEVEL);
     claims.extend(custom.iter().flat_map(|c| c.claims.iter().map(String::as_str)));
     json!({
         "issuer": issuer,
@@ -46,7 +47,7 @@ pub fn metadata(issuer: &str, custom: &[CustomScope]) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account", "create"],
         "acr_values_supported": [crate::protocol::ACR_PASSWORD],
         "claims_supported": claims,
         "claims_parameter_supported": true,

@@ -8,6 +8,7 @@ pub mod claims_request;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod jurisdiction;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;

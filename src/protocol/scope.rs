@@ -12,6 +12,7 @@ pub const USER_SCOPES: &[&str] = &[
     "offline_access",
     "organization",
     "roles",
+    "consents",
 ];
 
 /// Splits a scope string, dropping repeats while keeping the first-seen order.
@@ -56,6 +57,7 @@ pub fn describe(scope: &str) -> &'static str {
         "offline_access" => "Stay connected while you are away",
         "organization" => "Know which organization you are signing in for",
         "roles" => "See your roles and permissions in that organization",
+        "consents" => "See which terms and policies you have accepted",
         "gatehouse:org-admin" => "Administer that organization (if you are one of its admins)",
         _ => "Access this part of your account",
     }

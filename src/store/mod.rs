@@ -50,8 +50,39 @@ pub trait UserStore: Send + Sync {
         profile: &Profile,
         now: i64,
     ) -> Result<bool, StoreError>;
-    /// Replaces the password hash; false if the user does not exist.
+    /// Replaces the password hash and makes the account full (a light account keeps its id and data);
+    /// false if the user does not exist.
     fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError>;
+}
+
+pub trait ClientPolicyStore: Send + Sync {
+    /// The client's policy; `None` when none was saved (the defaults apply: no light accounts, nothing
+    /// required).
+    fn find_client_policy(&self, client_id: &str) -> Result<Option<ClientPolicy>, StoreError>;
+    /// Creates or replaces a client's policy. The client must exist (`Database` error otherwise).
+    fn save_client_policy(&self, policy: &ClientPolicy) -> Result<(), StoreError>;
+}
+
+pub trait EmailCodeStore: Send + Sync {
+    fn create_email_code(&self, code: &EmailCode) -> Result<(), StoreError>;
+    /// The challenge with this id hash, only for its browser and unexpired.
+    fn find_email_code(
+        &self,
+        id_hash: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<Option<EmailCode>, StoreError>;
+    /// Consumes a challenge if `code_hash` is right: deletes it and returns it, only if it belongs to this
+    /// browser, has not expired and has attempts left; of concurrent callers at most one gets it. A wrong
+    /// code counts one attempt and returns `None`.
+    fn redeem_email_code(
+        &self,
+        id_hash: &str,
+        code_hash: &str,
+        browser_hash: &str,
+        max_attempts: i32,
+        now: i64,
+    ) -> Result<Option<EmailCode>, StoreError>;
 }
 
 pub trait SessionStore: Send + Sync {
@@ -144,7 +175,8 @@ pub trait UpstreamStore: Send + Sync {
 pub trait IdentityStore: Send + Sync {
     fn find_identity(&self, connection_id: &str, subject: &str) -> Result<Option<Identity>, StoreError>;
     fn list_identities(&self, user_id: &str) -> Result<Vec<Identity>, StoreError>;
-    /// Links an identity; `Conflict` if this (connection, subject) is already linked to anyone.
+    /// Links an identity and makes the account full (a light account keeps its id and data); `Conflict`
+    /// if this (connection, subject) is already linked to anyone.
     fn link_identity(&self, identity: &Identity) -> Result<(), StoreError>;
     /// Creates a user and links their first identity in one transaction (just-in-time provisioning);
     /// `Conflict` if the email or the identity is taken.
@@ -231,6 +263,43 @@ pub trait OrganizationStore: Send + Sync {
     ) -> Result<Option<Invitation>, StoreError>;
 }
 
+pub trait ConsentDocumentStore: Send + Sync {
+    /// Inserts a document (without versions); `Conflict` if the id is taken.
+    fn create_consent_document(&self, document: &ConsentDocument) -> Result<(), StoreError>;
+    fn find_consent_document(&self, id: &str) -> Result<Option<ConsentDocument>, StoreError>;
+    /// Every document, oldest first. Documents are never deleted: records refer to them.
+    fn list_consent_documents(&self) -> Result<Vec<ConsentDocument>, StoreError>;
+    /// Publishes the next version of a document (1 for the first) in one transaction and returns it;
+    /// `Conflict` if a concurrent publication took the same number (the caller may retry).
+    fn publish_consent_version(
+        &self,
+        document_id: &str,
+        url: &str,
+        summary: &str,
+        reconsent_required: bool,
+        now: i64,
+    ) -> Result<ConsentDocumentVersion, StoreError>;
+    /// Every published version, by document then version (all documents when `document_id` is `None`).
+    fn list_consent_versions(
+        &self,
+        document_id: Option<&str>,
+    ) -> Result<Vec<ConsentDocumentVersion>, StoreError>;
+    /// Appends records in one transaction, in order. Records are never changed afterwards.
+    fn append_consent_records(&self, records: &[NewConsentRecord]) -> Result<(), StoreError>;
+    /// A user's records, oldest first (the last one per document is their current state).
+    fn list_user_consent_records(&self, user_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// Up to `limit` records matching `filter` with `id > after_id`, in id order.
+    fn list_consent_records(
+        &self,
+        filter: &ConsentRecordFilter,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// Erasure: the user's records stay (they are evidence) but are unlinked from the person by
+    /// replacing `user_id` with `pseudonym`. Returns how many records were changed.
+    fn anonymise_consent_records(&self, user_id: &str, pseudonym: &str) -> Result<usize, StoreError>;
+}
+
 pub trait HealthCheck: Send + Sync {
     /// Succeeds when the database answers a trivial query.
     fn ping(&self) -> Result<(), StoreError>;
@@ -255,11 +324,60 @@ pub trait AuditStore: Send + Sync {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
+    /// Up to `limit` records about one person, newest first: those whose actor is the user (`<id>` or
+    /// `user:<id>`) or whose subject is the user (the person's own events, for their data export).
+    fn audit_for_user(&self, user_id: &str, limit: i64)
+    -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
+}
+
+pub trait PreferenceStore: Send + Sync {
+    /// Inserts a topic; `Conflict` if its id is taken.
+    fn create_topic(&self, topic: &PreferenceTopic) -> Result<(), StoreError>;
+    fn find_topic(&self, id: &str) -> Result<Option<PreferenceTopic>, StoreError>;
+    /// Every topic, oldest first.
+    fn list_topics(&self) -> Result<Vec<PreferenceTopic>, StoreError>;
+    /// Deletes a topic and (by cascade) every choice made about it; false if absent.
+    fn delete_topic(&self, id: &str) -> Result<bool, StoreError>;
+    /// A person's recorded choices (topics they never chose about have none).
+    fn list_preferences(&self, user_id: &str) -> Result<Vec<UserPreference>, StoreError>;
+    /// Records choices in one transaction, each replacing the previous one for its (user, topic, channel).
+    /// A topic that does not exist fails the whole call (`Database`).
+    fn save_preferences(&self, preferences: &[UserPreference]) -> Result<(), StoreError>;
+}
+
+/// The account's lifecycle as its owner controls it in the portal: their profile and declared region,
+/// a scheduled deletion, and revoking everything issued to them.
+pub trait AccountStore: Send + Sync {
+    /// Replaces the name, profile and declared region in one statement (bumps `updated_at`); false if
+    /// the user does not exist.
+    fn save_account_profile(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+        profile: &Profile,
+        region: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Schedules the erasure of an account at `at`, or cancels it (`None`); false if the user does not
+    /// exist.
+    fn schedule_deletion(&self, user_id: &str, at: Option<i64>) -> Result<bool, StoreError>;
+    /// The ids of the accounts whose scheduled erasure is due at `now`.
+    fn users_due_for_erasure(&self, now: i64) -> Result<Vec<String>, StoreError>;
+    /// Revokes every grant of a user in one transaction (refresh tokens, and the access tokens still
+    /// alive go on the deny list); returns how many grants were revoked.
+    fn revoke_user_grants(&self, user_id: &str, now: i64) -> Result<usize, StoreError>;
+    /// Erases an account in one transaction: revokes its grants (as `revoke_user_grants`), deletes the
+    /// invitations addressed to its email or accepted by it and its pending email codes, then the user
+    /// row, whose cascade removes sessions, identities, codes, refresh tokens, consents, preferences and
+    /// memberships. False if the user does not exist.
+    fn erase_account(&self, user_id: &str, email: &str, now: i64) -> Result<bool, StoreError>;
 }
 
 /// Everything the flows need, as one object in the application state.
 pub trait Store:
     ClientStore
+    + ClientPolicyStore
+    + EmailCodeStore
     + UserStore
     + SessionStore
     + AuthRequestStore
@@ -271,11 +389,16 @@ pub trait Store:
     + IdentityStore
     + FederationStateStore
     + OrganizationStore
+    + ConsentDocumentStore
+    + PreferenceStore
+    + AccountStore
     + HealthCheck
 {
 }
 impl<T> Store for T where
     T: ClientStore
+        + ClientPolicyStore
+        + EmailCodeStore
         + UserStore
         + SessionStore
         + AuthRequestStore
@@ -287,6 +410,9 @@ impl<T> Store for T where
         + IdentityStore
         + FederationStateStore
         + OrganizationStore
+        + ConsentDocumentStore
+        + PreferenceStore
+        + AccountStore
         + HealthCheck
 {
 }

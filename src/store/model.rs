@@ -46,6 +46,82 @@ pub struct User {
     pub updated_at: i64,
     /// Everything else the person told us or an upstream asserted.
     pub profile: Profile,
+    /// How far the identity has grown (light: name and verified email only).
+    pub level: IdentityLevel,
+    /// The region the person declared (`DE`, `EU`, `US-CA`): selects the consent rules that apply.
+    pub region: Option<String>,
+    /// The person asked for erasure: it happens at this time unless they sign in before.
+    pub deletion_scheduled_at: Option<i64>,
+}
+
+/// How far an identity has grown (issue "progressive identity"). Released as the `identity_level` claim.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdentityLevel {
+    /// A name and an email verified by a one-time code; no password, passkey or linked provider.
+    Light,
+    /// A password, a passkey or a linked provider.
+    #[default]
+    Full,
+}
+
+impl IdentityLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentityLevel::Light => "light",
+            IdentityLevel::Full => "full",
+        }
+    }
+
+    /// Unknown stored values read as `Full`, the level that promises least about how the account began.
+    pub fn parse(s: &str) -> Self {
+        if s == "light" {
+            IdentityLevel::Light
+        } else {
+            IdentityLevel::Full
+        }
+    }
+}
+
+/// What one client asks of the people who use it, beyond the protocol: light sign-up, profile fields
+/// (progressive profiling), consent documents and the default region for consent rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ClientPolicy {
+    pub client_id: String,
+    /// `prompt=create` may create light accounts (name + email verified by a code) through this client.
+    pub allow_light_accounts: bool,
+    /// Profile claims (`given_name`, `birthdate`, …) a person must have before this client gets a code.
+    pub required_fields: Vec<String>,
+    /// Profile claims asked for alongside missing required ones; the person may leave them empty.
+    pub optional_fields: Vec<String>,
+    /// Consent documents (ids) whose current version a person must have accepted for this client.
+    pub required_documents: Vec<String>,
+    /// The region whose consent rules apply to people who declared none.
+    pub region: Option<String>,
+}
+
+/// A one-time code sent by email: the challenge a browser must answer to sign in or to finish a light
+/// sign-up. Only hashes are stored; the code is keyed-hashed because six digits are easy to enumerate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailCode {
+    /// SHA-256 of the challenge id (the page carries the id).
+    pub id_hash: String,
+    /// HMAC of the code under the gateway's secret.
+    pub code_hash: String,
+    pub browser_hash: String,
+    pub email: String,
+    /// `sign_in` or `sign_up`.
+    pub purpose: String,
+    /// The pending authorization this code continues, if any (else the account page).
+    pub request_id: Option<String>,
+    /// Without a pending authorization: the page of ours to open after signing in (an invitation).
+    pub return_to: Option<String>,
+    /// The name given at sign-up.
+    pub name: Option<String>,
+    pub attempts: i32,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 /// OIDC Core §5.1 standard claims beyond name and email, and operator-defined attributes (released
@@ -320,4 +396,148 @@ pub struct Invitation {
     pub expires_at: i64,
     pub accepted_at: Option<i64>,
     pub accepted_by: Option<String>,
+}
+
+/// What a consent document is for. Marketing documents are never required (GDPR Art. 7(4): consent to
+/// marketing may not be a condition of the service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentPurpose {
+    Terms,
+    Privacy,
+    Marketing,
+}
+
+/// A versioned document people accept: terms of service, a privacy policy, a marketing purpose.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConsentDocument {
+    /// A slug: `terms`, `privacy`, `marketing-email`.
+    pub id: String,
+    pub title: String,
+    pub purpose: ConsentPurpose,
+    /// Gateway-wide: every client requires its current version.
+    pub required: bool,
+    pub created_at: i64,
+}
+
+/// One published version of a document. Versions are numbered 1, 2, … on publication.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConsentDocumentVersion {
+    pub document_id: String,
+    pub version: i64,
+    /// Where the text is.
+    pub url: String,
+    /// One line shown on the consent page.
+    pub summary: String,
+    /// People who accepted an older version are asked again.
+    pub reconsent_required: bool,
+    pub published_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentAction {
+    Accepted,
+    Withdrawn,
+}
+
+/// How a consent was given or withdrawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMethod {
+    /// On the documents page during an authorization.
+    Authorization,
+    Signup,
+    /// On the account portal.
+    Portal,
+    /// By an operator, for a request that arrived by other channels.
+    Admin,
+    /// A pre-ticked box shown with an opt-out notice, submitted ticked (e.g. California).
+    OptOutNotice,
+}
+
+macro_rules! text_enum {
+    ($ty:ty { $($variant:ident = $text:literal),+ }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+text_enum!(ConsentPurpose { Terms = "terms", Privacy = "privacy", Marketing = "marketing" });
+text_enum!(ConsentAction { Accepted = "accepted", Withdrawn = "withdrawn" });
+text_enum!(ConsentMethod {
+    Authorization = "authorization",
+    Signup = "signup",
+    Portal = "portal",
+    Admin = "admin",
+    OptOutNotice = "opt_out_notice"
+});
+
+/// One acceptance or withdrawal: immutable evidence (who, which document and version, when, how, from
+/// which client and region).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConsentRecord {
+    /// Assigned by the store, increasing: the order of the records.
+    pub id: i64,
+    /// The person, or after erasure a pseudonym.
+    pub user_id: String,
+    pub document_id: String,
+    pub version: i64,
+    pub action: ConsentAction,
+    pub at: i64,
+    pub method: ConsentMethod,
+    pub client_id: Option<String>,
+    pub region: Option<String>,
+}
+
+/// A record to append (its id is assigned by the store).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConsentRecord {
+    pub user_id: String,
+    pub document_id: String,
+    pub version: i64,
+    pub action: ConsentAction,
+    pub at: i64,
+    pub method: ConsentMethod,
+    pub client_id: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Which records an operator or auditor asks for; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConsentRecordFilter {
+    pub user_id: Option<String>,
+    pub document_id: Option<String>,
+    /// Only records at or after this time.
+    pub since: Option<i64>,
+}
+
+/// A subject people can hear about (`news`: "Product news"), offered on some channels (`email`, `sms`).
+/// Defined by the operator.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreferenceTopic {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub channels: Vec<String>,
+    pub created_at: i64,
+}
+
+/// One person's choice for one topic on one channel. No record means not subscribed (opt-in).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserPreference {
+    #[serde(skip)]
+    pub user_id: String,
+    #[serde(rename = "topic")]
+    pub topic_id: String,
+    pub channel: String,
+    pub subscribed: bool,
+    pub updated_at: i64,
+    /// How the latest choice was made: `portal`, `unsubscribe_link` or `admin`.
+    pub source: String,
 }

@@ -1,4 +1,5 @@
-//! /account: sign in to the account directly, see and manage linked upstream identities.
+//! /account: the portal's hub (who is signed in, organizations, linked upstream identities), the
+//! account sign-in (with a `return_to` back to a portal page), and linking/unlinking providers.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -6,53 +7,57 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::AppState;
 use super::errors::PageError;
 use super::extract::{BrowserCookies, blocking, params, see_other};
-use super::pages::{AccountLoginPage, AccountPage, ok, render};
+use super::pages::{AccountLoginPage, AccountPage, PortalChrome, ok, render};
+use super::portal::{page, sign_in_page, with_binding};
 use crate::flows::FlowError;
 use crate::flows::account;
 use crate::flows::login::upstream_buttons;
+use crate::flows::portal::is_safe_return_to;
 use crate::protocol::params::Params;
 use crate::rate_limit::LimitedAction;
+use crate::store::IdentityLevel;
 
 pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
     let params = params(&req, &[])?;
+    let notice = match (params.get("linked"), params.get("joined")) {
+        (Some(_), _) => Some("The provider is now linked to your account.".to_string()),
+        (None, Some(org)) => Some(format!("You are now a member of {org}.")),
+        _ => None,
+    };
+    page(
+        &state,
+        &req,
+        "/account",
+        |p, _, s| account::overview(p, s),
+        move |view, csrf| {
+            ok(&AccountPage {
+                chrome: PortalChrome::new(&view.user, "overview"),
+                csrf,
+                light: view.user.level == IdentityLevel::Light,
+                has_password: view.user.password_hash.is_some(),
+                restored: view.restored,
+                identities: view.identities,
+                linkable: view.linkable,
+                can_unlink: view.can_unlink,
+                organizations: view.organizations,
+                notice,
+            })
+        },
+    )
+    .await
+}
+
+/// GET /account/reauth?return_to=…: the sign-in page even when signed in, to renew the sign-in before a
+/// sensitive change (a first password, deleting the account), then back to that page.
+pub async fn reauth(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
+    let params = params(&req, &[])?;
+    let return_to = params.get("return_to").unwrap_or("/account").to_string();
     let cookies = BrowserCookies::read(&req, &state);
     let csrf = state.provider.sealer.csrf_token(&cookies.browser.binding_id);
-    let (p, browser) = (state.provider.clone(), cookies.browser.clone());
-    let view = blocking(move || {
-        let view = account::overview(&p, &browser)?;
-        let buttons = if view.is_none() {
-            upstream_buttons(&p)
-        } else {
-            Vec::new()
-        };
-        Ok((view, buttons))
-    })
-    .await?;
-    let mut response = match view {
-        (Some(view), _) => ok(&AccountPage {
-            csrf,
-            email: view.user.email,
-            identities: view.identities,
-            linkable: view.linkable,
-            can_unlink: view.can_unlink,
-            organizations: view.organizations,
-            notice: match (params.get("linked"), params.get("joined")) {
-                (Some(_), _) => Some("The provider is now linked to your account.".to_string()),
-                (None, Some(org)) => Some(format!("You are now a member of {org}.")),
-                _ => None,
-            },
-        }),
-        (None, upstreams) => ok(&AccountLoginPage {
-            csrf,
-            upstreams,
-            error: None,
-        }),
-    };
-    if cookies.new_binding {
-        response
-            .add_cookie(&state.cookie("browser", cookies.browser.binding_id.clone(), None))
-            .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
-    }
+    let p = state.provider.clone();
+    let upstreams = blocking(move || Ok(upstream_buttons(&p))).await?;
+    let mut response = sign_in_page(csrf, upstreams, &return_to);
+    with_binding(&state, &cookies, &mut response)?;
     Ok(response)
 }
 
@@ -93,14 +98,11 @@ pub async fn sign_in(
         Ok((session, buttons))
     })
     .await?;
+    // Only a page of ours may be returned to (the portal's pages, an invitation): never an open redirect.
+    let return_to = params.get("return_to").filter(|t| is_safe_return_to(t));
     match outcome {
         (Some(session_id), _) => {
-            // Only an invitation page of ours may be returned to: never an open redirect.
-            let target = params
-                .get("return_to")
-                .filter(|t| t.starts_with("/invitations/") && !t.contains("//") && !t.contains('\\'))
-                .unwrap_or("/account");
-            let mut response = see_other(target).finish();
+            let mut response = see_other(return_to.unwrap_or("/account")).finish();
             response
                 .add_cookie(&state.session_cookie(session_id))
                 .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
@@ -114,13 +116,15 @@ pub async fn sign_in(
                     csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
                     upstreams,
                     error: Some("The email address or password is not correct.".into()),
+                    return_to: return_to.map(str::to_string),
                 },
             ))
         }
     }
 }
 
-/// POST /account/upstream: sign in through a provider (signed out) or link it (signed in).
+/// POST /account/upstream: sign in through a provider (signed out, or renewing the sign-in from the
+/// re-authentication page) or link it (signed in).
 pub async fn upstream(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -129,12 +133,14 @@ pub async fn upstream(
     let (params, cookies) = checked(&state, &req, &body)?;
     state.limit_per_ip(&req, LimitedAction::UpstreamPerIp)?;
     let connection = params.get("connection").unwrap_or_default().to_string();
+    let sign_in_again = params.has("reauth");
     let (p, browser, origin) = (
         state.provider.clone(),
         cookies.browser.clone(),
         state.origin(&req),
     );
-    let url = blocking(move || account::start_upstream(&p, &connection, &browser, &origin)).await?;
+    let url =
+        blocking(move || account::start_upstream(&p, &connection, sign_in_again, &browser, &origin)).await?;
     Ok(see_other(&url).finish())
 }
 

@@ -41,6 +41,8 @@ pub enum Op {
     CreateClient,
     GetClient,
     DeleteClient,
+    GetClientPolicy,
+    UpdateClientPolicy,
     AuditLog,
     AddDomain,
     RemoveDomain,
@@ -48,6 +50,16 @@ pub enum Op {
     CreateUpstream,
     GetUpstream,
     DeleteUpstream,
+    ListConsentDocuments,
+    CreateConsentDocument,
+    GetConsentDocument,
+    PublishConsentVersion,
+    ListConsentRecords,
+    ExportUser,
+    EraseUser,
+    ListPreferenceTopics,
+    CreatePreferenceTopic,
+    DeletePreferenceTopic,
 }
 
 pub struct Endpoint {
@@ -244,6 +256,24 @@ pub const ENDPOINTS: &[Endpoint] = &[
         paginated: false,
     },
     Endpoint {
+        op: Op::GetClientPolicy,
+        method: "get",
+        path: "/clients/{client}/policy",
+        summary: "What the client asks of people: light sign-up, profile fields, documents, region (operators)",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::UpdateClientPolicy,
+        method: "patch",
+        path: "/clients/{client}/policy",
+        summary: "Change the client's policy; omitted settings stay as they are (operators)",
+        body: Some(client_policy_schema),
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
         op: Op::DeleteClient,
         method: "delete",
         path: "/clients/{client}",
@@ -315,7 +345,123 @@ pub const ENDPOINTS: &[Endpoint] = &[
         success: 204,
         paginated: false,
     },
+    Endpoint {
+        op: Op::ListConsentDocuments,
+        method: "get",
+        path: "/consent-documents",
+        summary: "Consent documents with their published versions (operators; paginated)",
+        body: None,
+        success: 200,
+        paginated: true,
+    },
+    Endpoint {
+        op: Op::CreateConsentDocument,
+        method: "post",
+        path: "/consent-documents",
+        summary: "Create a consent document; publish its first version next (operators)",
+        body: Some(consent_document_schema),
+        success: 201,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::GetConsentDocument,
+        method: "get",
+        path: "/consent-documents/{document}",
+        summary: "One consent document with its versions (operators)",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::PublishConsentVersion,
+        method: "post",
+        path: "/consent-documents/{document}/versions",
+        summary: "Publish the next version; with reconsent_required everyone is asked again (operators)",
+        body: Some(consent_version_schema),
+        success: 201,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::ListConsentRecords,
+        method: "get",
+        path: "/consent-records",
+        summary: "Consent records in order, filtered by ?user= and ?document= (operators; paginated)",
+        body: None,
+        success: 200,
+        paginated: true,
+    },
+    Endpoint {
+        op: Op::ExportUser,
+        method: "get",
+        path: "/users/{user}/export",
+        summary: "Everything kept about a user, as their own download (data-subject request; operators)",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::EraseUser,
+        method: "post",
+        path: "/users/{user}/erase",
+        summary: "Erase a user now, keeping the anonymised audit trail (data-subject request; operators)",
+        body: None,
+        success: 204,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::ListPreferenceTopics,
+        method: "get",
+        path: "/preference-topics",
+        summary: "Communication topics people can subscribe to, and their channels (operators)",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::CreatePreferenceTopic,
+        method: "post",
+        path: "/preference-topics",
+        summary: "Create a communication topic offered on channels such as email and sms (operators)",
+        body: Some(preference_topic_schema),
+        success: 201,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::DeletePreferenceTopic,
+        method: "delete",
+        path: "/preference-topics/{topic}",
+        summary: "Delete a topic and everyone's choices about it (operators)",
+        body: None,
+        success: 204,
+        paginated: false,
+    },
 ];
+
+fn preference_topic_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false, "required": ["id", "name", "channels"],
+        "properties": {
+        "id": { "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$" },
+        "name": { "type": "string", "maxLength": 200 },
+        "description": { "type": "string", "maxLength": 1000 },
+        "channels": { "type": "array", "minItems": 1,
+                      "items": { "type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$" } } } })
+}
+
+fn consent_document_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false, "required": ["id", "title", "purpose"],
+        "properties": {
+        "id": { "type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$" },
+        "title": { "type": "string", "maxLength": 200 },
+        "purpose": { "type": "string", "enum": ["terms", "privacy", "marketing"] },
+        "required": { "type": "boolean", "description": "every client requires it (never for marketing)" } } })
+}
+
+fn consent_version_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false, "required": ["url", "summary"], "properties": {
+        "url": { "type": "string", "format": "uri", "description": "https URL of the text" },
+        "summary": { "type": "string", "maxLength": 300 },
+        "reconsent_required": { "type": "boolean" } } })
+}
 
 fn upstream_schema() -> Value {
     let text = json!({ "type": "string" });
@@ -351,6 +497,16 @@ fn client_schema() -> Value {
         "public": { "type": "boolean" }, "grant_types": list, "scopes": list,
         "id_token_alg": { "type": "string", "enum": ["RS256", "ES256", "EdDSA"] },
         "skip_consent": { "type": "boolean" }, "allowed_origins": list, "organizations": list } })
+}
+
+fn client_policy_schema() -> Value {
+    let fields = json!({ "type": "array", "items": { "type": "string", "enum":
+        crate::flows::profiling::ASKABLE.iter().map(|(n, ..)| *n).collect::<Vec<_>>() } });
+    json!({ "type": "object", "additionalProperties": false, "properties": {
+        "allow_light_accounts": { "type": "boolean" },
+        "required_fields": fields, "optional_fields": fields,
+        "required_documents": { "type": "array", "items": { "type": "string" } },
+        "region": { "type": "string", "description": "EU, DE, US-CA…; empty clears it" } } })
 }
 
 fn organization_schema() -> Value {
@@ -411,6 +567,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
             Op::CreateClient => route.to(create_client),
             Op::GetClient => route.to(get_client),
             Op::DeleteClient => route.to(delete_client),
+            Op::GetClientPolicy => route.to(get_client_policy),
+            Op::UpdateClientPolicy => route.to(update_client_policy),
             Op::AuditLog => route.to(audit_log),
             Op::AddDomain => route.to(add_domain),
             Op::RemoveDomain => route.to(remove_domain),
@@ -418,6 +576,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
             Op::CreateUpstream => route.to(create_upstream),
             Op::GetUpstream => route.to(get_upstream),
             Op::DeleteUpstream => route.to(delete_upstream),
+            Op::ListConsentDocuments => route.to(list_consent_documents),
+            Op::CreateConsentDocument => route.to(create_consent_document),
+            Op::GetConsentDocument => route.to(get_consent_document),
+            Op::PublishConsentVersion => route.to(publish_consent_version),
+            Op::ListConsentRecords => route.to(list_consent_records),
+            Op::ExportUser => route.to(export_user),
+            Op::EraseUser => route.to(erase_user),
+            Op::ListPreferenceTopics => route.to(list_preference_topics),
+            Op::CreatePreferenceTopic => route.to(create_preference_topic),
+            Op::DeletePreferenceTopic => route.to(delete_preference_topic),
         };
         scope = scope.route(e.path, route);
     }
@@ -884,6 +1052,30 @@ async fn delete_client(
     Ok(HttpResponse::NoContent().finish())
 }
 
+async fn get_client_policy(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    let policy = call(&state, &req, move |p, c| api::get_client_policy(p, c, &id)).await?;
+    Ok(json_response(StatusCode::OK, &policy))
+}
+
+async fn update_client_policy(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    let policy = call_json(&state, &req, payload, move |p, c, change| {
+        api::update_client_policy(p, c, &id, change)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &policy))
+}
+
 async fn audit_log(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
     let q = list_query(&req)?;
     let page = call(&state, &req, move |p, c| {
@@ -944,6 +1136,134 @@ async fn delete_upstream(
 ) -> Result<HttpResponse, Problem> {
     let id = path.into_inner();
     call(&state, &req, move |p, c| api::delete_upstream(p, c, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_consent_documents(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
+    let q = list_query(&req)?;
+    let page = call(&state, &req, move |p, c| {
+        api::list_consent_documents(p, c, q.cursor.as_deref(), q.limit)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &page))
+}
+
+async fn create_consent_document(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let created = call_json(&state, &req, payload, api::create_consent_document).await?;
+    Ok(json_response(StatusCode::CREATED, &created))
+}
+
+async fn get_consent_document(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    let found = call(&state, &req, move |p, c| api::get_consent_document(p, c, &id)).await?;
+    Ok(json_response(StatusCode::OK, &found))
+}
+
+async fn publish_consent_version(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    let published = call_json(
+        &state,
+        &req,
+        payload,
+        move |p, c, body: api::ConsentVersionBody| api::publish_consent_version(p, c, &id, body),
+    )
+    .await?;
+    Ok(json_response(StatusCode::CREATED, &published))
+}
+
+#[derive(serde::Deserialize)]
+struct ConsentRecordsQuery {
+    cursor: Option<String>,
+    limit: Option<usize>,
+    user: Option<String>,
+    document: Option<String>,
+}
+
+async fn list_consent_records(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
+    let q = web::Query::<ConsentRecordsQuery>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .map_err(|e| ApiError::invalid("query", e.to_string()))?;
+    let filter = crate::store::ConsentRecordFilter {
+        user_id: q.user,
+        document_id: q.document,
+        since: None,
+    };
+    let page = call(&state, &req, move |p, c| {
+        api::list_consent_records(p, c, filter, q.cursor.as_deref(), q.limit)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &page))
+}
+
+async fn export_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let (id, origin) = (path.into_inner(), state.origin(&req));
+    let document = call(&state, &req, move |p, c| {
+        crate::flows::portal::api::export_user(p, c, &id, &origin)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &document))
+}
+
+async fn erase_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    call(&state, &req, move |p, c| {
+        crate::flows::portal::api::erase_user(p, c, &id)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_preference_topics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Problem> {
+    let items = call(&state, &req, crate::flows::portal::api::list_topics).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "items": items })))
+}
+
+async fn create_preference_topic(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let created = call_json(&state, &req, payload, crate::flows::portal::api::create_topic).await?;
+    Ok(json_response(StatusCode::CREATED, &created))
+}
+
+async fn delete_preference_topic(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    call(&state, &req, move |p, c| {
+        crate::flows::portal::api::delete_topic(p, c, &id)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

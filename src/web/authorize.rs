@@ -45,6 +45,21 @@ pub fn respond(state: &AppState, cookies: &BrowserCookies, next: Next) -> HttpRe
             cookies.apply(state, &mut response);
             response.finish()
         }
+        Next::SignUp(id) => {
+            let mut response = see_other(&format!("/signup?req={id}"));
+            cookies.apply(state, &mut response);
+            response.finish()
+        }
+        Next::Profile(id) => {
+            let mut response = see_other(&format!("/profile/complete?req={id}"));
+            cookies.apply(state, &mut response);
+            response.finish()
+        }
+        Next::Documents(id) => {
+            let mut response = see_other(&format!("/consent/documents?req={id}"));
+            cookies.apply(state, &mut response);
+            response.finish()
+        }
         Next::Consent(id) => {
             let mut response = see_other(&format!("/consent?req={id}"));
             cookies.apply(state, &mut response);

@@ -43,6 +43,7 @@ pub async fn show_login(state: web::Data<AppState>, req: HttpRequest) -> Result<
         error: None,
         upstreams: view.upstreams,
         identifier_first: view.identifier_first,
+        sign_up: view.sign_up,
     }))
 }
 
@@ -93,6 +94,7 @@ pub async fn submit_login(
                     error: Some("The email address or password is not correct.".into()),
                     upstreams: view.upstreams,
                     identifier_first: false,
+                    sign_up: view.sign_up,
                 },
             ))
         }
@@ -127,6 +129,7 @@ pub async fn identify(
             error: None,
             upstreams: view.upstreams,
             identifier_first: false,
+            sign_up: view.sign_up,
         })),
     }
 }

@@ -6,8 +6,10 @@ mod admin;
 mod assets;
 mod authorize;
 mod consent;
+mod consents;
 mod cors;
 mod discovery;
+mod email_code;
 pub mod errors;
 mod extract;
 mod federation;
@@ -17,6 +19,8 @@ mod logout;
 mod observe;
 mod organization;
 pub mod pages;
+mod portal;
+mod profiling;
 mod token;
 mod userinfo;
 
@@ -86,6 +90,26 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .post(login::submit_login),
     )
     .route("/login/identify", web::post().to(login::identify))
+    .service(
+        web::resource("/signup")
+            .get(email_code::show_sign_up)
+            .post(email_code::submit_sign_up),
+    )
+    .service(
+        web::resource("/login/code/request")
+            .get(email_code::show_request)
+            .post(email_code::request_code),
+    )
+    .service(
+        web::resource("/login/code")
+            .get(email_code::show_code)
+            .post(email_code::submit_code),
+    )
+    .service(
+        web::resource("/profile/complete")
+            .get(profiling::show)
+            .post(profiling::submit),
+    )
     .route("/login/upstream", web::post().to(login::upstream))
     .service(
         web::resource("/login/link")
@@ -102,6 +126,44 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .route("/account/login", web::post().to(account::sign_in))
     .route("/account/upstream", web::post().to(account::upstream))
     .route("/account/unlink", web::post().to(account::unlink))
+    .route("/account/reauth", web::get().to(account::reauth))
+    .service(
+        web::resource("/account/profile")
+            .get(portal::profile::show)
+            .post(portal::profile::save),
+    )
+    .service(
+        web::resource("/account/password")
+            .get(portal::password::show)
+            .post(portal::password::save),
+    )
+    .service(
+        web::resource("/account/preferences")
+            .get(portal::preferences::show)
+            .post(portal::preferences::save),
+    )
+    .route("/account/sessions", web::get().to(portal::sessions::show))
+    .route("/account/sessions/end", web::post().to(portal::sessions::end))
+    .route(
+        "/account/sessions/end-others",
+        web::post().to(portal::sessions::end_others),
+    )
+    .route("/account/data", web::get().to(portal::data::show))
+    .route("/account/export", web::get().to(portal::data::export))
+    .service(
+        web::resource("/account/delete")
+            .get(portal::delete::show)
+            .post(portal::delete::request),
+    )
+    .route(
+        "/account/delete/scheduled",
+        web::get().to(portal::delete::scheduled),
+    )
+    .service(
+        web::resource("/unsubscribe")
+            .get(portal::unsubscribe::show)
+            .post(portal::unsubscribe::submit),
+    )
     .service(
         web::resource("/organization")
             .get(organization::show)
@@ -112,10 +174,28 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .get(organization::show_invitation)
             .post(organization::accept_invitation),
     )
+    .route(
+        "/invitations/{token}/code",
+        web::post().to(organization::invitation_code),
+    )
     .service(
         web::resource("/consent")
             .get(consent::show_consent)
             .post(consent::submit_consent),
+    )
+    .service(
+        web::resource("/consent/documents")
+            .get(consents::show_documents)
+            .post(consents::submit_documents),
+    )
+    .route("/account/consents", web::get().to(consents::show_portal))
+    .route(
+        "/account/consents/accept",
+        web::post().to(consents::accept_in_portal),
+    )
+    .route(
+        "/account/consents/withdraw",
+        web::post().to(consents::withdraw_in_portal),
     )
     .service(
         web::resource("/token")

@@ -9,6 +9,7 @@ use super::errors::PageError;
 use super::extract::{BrowserCookies, blocking, params, see_other};
 use super::login::checked_form;
 use super::pages::{InvitationPage, OrganizationPage, ok};
+use crate::flows::email_code::Requested;
 use crate::flows::{FlowError, authorize, organizations};
 
 pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, PageError> {
@@ -70,6 +71,32 @@ pub async fn show_invitation(
             .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
     }
     Ok(response)
+}
+
+/// POST /invitations/{token}/code: a code to the invited address, to sign in or to sign up.
+pub async fn invitation_code(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let params = params(&req, &body)?;
+    let cookies = BrowserCookies::read(&req, &state);
+    state.require_csrf(&cookies.browser, &params)?;
+    state.limit_per_ip(&req, crate::rate_limit::LimitedAction::EmailCodePerIp)?;
+    let token = path.into_inner();
+    let name = params.get("name").unwrap_or_default().to_string();
+    let (p, browser, origin) = (
+        state.provider.clone(),
+        cookies.browser.clone(),
+        state.origin(&req),
+    );
+    match blocking(move || organizations::request_invitation_code(&p, &token, &name, &browser, &origin))
+        .await?
+    {
+        Requested::Sent(sent) => Ok(see_other(&format!("/login/code?c={}", sent.challenge)).finish()),
+        Requested::Invalid { message, .. } => Err(FlowError::page("Check your name", message).into()),
+    }
 }
 
 /// POST /invitations/{token}: the signed-in user accepts.

@@ -28,6 +28,8 @@ pub struct LoginPage {
     pub upstreams: Vec<(String, String)>,
     /// Ask for the email first (some connection claims email domains), then the password.
     pub identifier_first: bool,
+    /// The client offers light sign-up (`prompt=create`): link to it.
+    pub sign_up: bool,
 }
 
 #[derive(Template)]
@@ -66,14 +68,19 @@ pub struct LinkPage {
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage {
+    pub chrome: PortalChrome,
     pub csrf: String,
-    pub email: String,
     pub identities: Vec<crate::flows::account::LinkedIdentity>,
     pub linkable: Vec<(String, String)>,
     pub can_unlink: bool,
     pub notice: Option<String>,
     /// (organization name, roles)
     pub organizations: Vec<(String, Vec<String>)>,
+    /// A light account (no password, passkey or linked provider yet).
+    pub light: bool,
+    pub has_password: bool,
+    /// This session's sign-in cancelled a scheduled deletion.
+    pub restored: bool,
 }
 
 #[derive(Template)]
@@ -82,6 +89,8 @@ pub struct AccountLoginPage {
     pub csrf: String,
     pub upstreams: Vec<(String, String)>,
     pub error: Option<String>,
+    /// The portal page to come back to after signing in (checked by `flows::portal::is_safe_return_to`).
+    pub return_to: Option<String>,
 }
 
 #[derive(Template)]
@@ -144,4 +153,290 @@ pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
 
 pub fn ok(page: &impl Template) -> HttpResponse {
     render(StatusCode::OK, page)
+}
+
+/// One document with its box on the consent documents page.
+pub struct DocumentLine {
+    /// The form field (`accept.<id>`); its value is the version shown.
+    pub field: String,
+    pub version: i64,
+    pub title: String,
+    pub summary: String,
+    pub url: String,
+    /// The person accepted an older version that no longer counts.
+    pub outdated: bool,
+    /// Submitted without this required box ticked.
+    pub missing: bool,
+    pub ticked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "consent_documents.html")]
+pub struct ConsentDocumentsPage {
+    pub req: String,
+    pub csrf: String,
+    pub client_name: String,
+    pub user_email: String,
+    pub required: Vec<DocumentLine>,
+    pub optional: Vec<DocumentLine>,
+    /// The region's rules show marketing ticked with an opt-out notice.
+    pub opt_out_notice: bool,
+    pub error: Option<String>,
+}
+
+/// One document on the account's consents page, ready to show.
+pub struct AccountConsentLine {
+    pub id: String,
+    pub title: String,
+    pub url: String,
+    pub newest_version: i64,
+    /// A sentence: "You accepted version 3 on 29 November 2026."
+    pub status: String,
+    /// A short badge: "Accepted", "Update needed", "Not accepted", "Withdrawn".
+    pub status_label: &'static str,
+    /// For the badge's class: `accepted`, `outdated`, `none`, `withdrawn`.
+    pub status_kind: &'static str,
+    pub can_accept: bool,
+    pub can_withdraw: bool,
+    pub marketing: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account_consents.html")]
+pub struct AccountConsentsPage {
+    pub chrome: PortalChrome,
+    pub csrf: String,
+    pub lines: Vec<AccountConsentLine>,
+    pub notice: Option<String>,
+    /// Which region's rules apply, in words.
+    pub region_note: String,
+}
+
+// ---- The account portal (`/account/…`).
+
+/// What every portal page shows around its content: who is signed in, and which page of the
+/// navigation (`portal_nav.html`) is current.
+pub struct PortalChrome {
+    /// The person's name, or their email when they gave none.
+    pub name: String,
+    pub email: String,
+    /// `overview`, `profile`, `password`, `preferences`, `consents`, `sessions` or `data`.
+    pub current: &'static str,
+}
+
+impl PortalChrome {
+    pub fn new(user: &crate::store::User, current: &'static str) -> Self {
+        let given = [&user.profile.given_name, &user.profile.family_name]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let name = user
+            .name
+            .clone()
+            .or_else(|| (!given.is_empty()).then_some(given))
+            .unwrap_or_else(|| user.email.clone());
+        Self {
+            name,
+            email: user.email.clone(),
+            current,
+        }
+    }
+}
+
+/// One input of a portal form with its label, hint and error (`portal_field.html`).
+pub struct FormField {
+    /// The form name (`address.locality`).
+    pub name: String,
+    /// The element id (`address-locality`), also the target of the error summary's link.
+    pub id: String,
+    pub label: &'static str,
+    pub value: String,
+    pub input_type: &'static str,
+    pub autocomplete: &'static str,
+    pub hint: &'static str,
+    pub error: Option<String>,
+}
+
+impl FormField {
+    /// The ids of the hint and the error, for `aria-describedby`.
+    pub fn described_by(&self) -> String {
+        let mut ids = Vec::new();
+        if !self.hint.is_empty() {
+            ids.push(format!("{}-hint", self.id));
+        }
+        if self.error.is_some() {
+            ids.push(format!("{}-error", self.id));
+        }
+        ids.join(" ")
+    }
+}
+
+/// A group of fields under a legend.
+pub struct FieldGroup {
+    pub legend: &'static str,
+    pub fields: Vec<FormField>,
+}
+
+/// (element id, message) of every bad field, for the error summary at the top of a form.
+pub fn problems(fields: &[&FormField]) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter_map(|f| {
+            f.error
+                .clone()
+                .map(|e| (f.id.clone(), format!("{}: {e}", f.label)))
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "portal_profile.html")]
+pub struct PortalProfilePage {
+    pub chrome: PortalChrome,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub problems: Vec<(String, String)>,
+    pub groups: Vec<FieldGroup>,
+    pub email_verified: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal_password.html")]
+pub struct PortalPasswordPage {
+    pub chrome: PortalChrome,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub problems: Vec<(String, String)>,
+    pub has_password: bool,
+    /// A first password needs a recent sign-in: show "Sign in again" instead of the form.
+    pub needs_recent_sign_in: bool,
+    pub fields: Vec<FormField>,
+    pub sign_out_others: bool,
+}
+
+/// One session line, ready to show.
+pub struct SessionItem {
+    pub reference: String,
+    pub methods: String,
+    pub signed_in: String,
+    pub expires: String,
+    pub is_current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal_sessions.html")]
+pub struct PortalSessionsPage {
+    pub chrome: PortalChrome,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub sessions: Vec<SessionItem>,
+}
+
+/// One checkbox of the preferences table.
+pub struct PreferenceCell {
+    pub id: String,
+    pub name: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+/// One row of the preferences table: a topic, and a cell per column (`None`: not offered there).
+pub struct PreferenceRow {
+    pub name: String,
+    pub description: String,
+    pub cells: Vec<Option<PreferenceCell>>,
+}
+
+#[derive(Template)]
+#[template(path = "portal_preferences.html")]
+pub struct PortalPreferencesPage {
+    pub chrome: PortalChrome,
+    pub csrf: String,
+    pub notice: Option<String>,
+    /// The columns: (channel, label).
+    pub channels: Vec<(String, String)>,
+    pub topics: Vec<PreferenceRow>,
+}
+
+#[derive(Template)]
+#[template(path = "portal_data.html")]
+pub struct PortalDataPage {
+    pub chrome: PortalChrome,
+    pub notice: Option<String>,
+    pub grace_days: u64,
+}
+
+#[derive(Template)]
+#[template(path = "portal_delete.html")]
+pub struct PortalDeletePage {
+    pub chrome: PortalChrome,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub problems: Vec<(String, String)>,
+    pub needs_recent_sign_in: bool,
+    pub fields: Vec<FormField>,
+    pub grace_days: u64,
+}
+
+#[derive(Template)]
+#[template(path = "portal_deleted.html")]
+pub struct PortalDeletedPage {
+    /// When the account will be erased, in words.
+    pub date: String,
+}
+
+#[derive(Template)]
+#[template(path = "unsubscribe.html")]
+pub struct UnsubscribePage {
+    pub token: String,
+    pub topic: String,
+    pub channel: String,
+    pub masked_email: String,
+    pub subscribed: bool,
+    /// Just unsubscribed by this visit.
+    pub done: bool,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignUpPage {
+    pub req: String,
+    pub csrf: String,
+    pub client_name: String,
+    pub name: String,
+    pub email: String,
+    pub name_error: Option<String>,
+    pub email_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "email_code.html")]
+pub struct EmailCodePage {
+    pub csrf: String,
+    pub challenge: String,
+    pub masked_email: String,
+    /// Filled in when the person followed the link in the mail.
+    pub code: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "email_code_request.html")]
+pub struct EmailCodeRequestPage {
+    pub csrf: String,
+    pub req: Option<String>,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "profile_complete.html")]
+pub struct ProfileCompletePage {
+    pub req: String,
+    pub csrf: String,
+    pub client_name: String,
+    pub inputs: Vec<crate::flows::profiling::Input>,
+    pub has_errors: bool,
 }

@@ -120,6 +120,8 @@ pub struct TestApp {
     pub browser: reqwest::Client,
     /// For the relying party and API calls: no cookies, no redirects.
     pub http: reqwest::Client,
+    /// Where the app's `folder` mail transport writes messages.
+    pub mail_dir: tempfile::TempDir,
 }
 
 pub fn test_settings(db_url: &str) -> Settings {
@@ -142,6 +144,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     let mut settings = test_settings(&db.url);
     settings.server.issuer = format!("http://127.0.0.1:{port}");
     settings.server.workers = 2;
+    let mail_dir = tempfile::tempdir().expect("mail dir");
+    settings.mail.folder = mail_dir.path().display().to_string();
     adjust(&mut settings);
     let app = Application::build_with_listener(settings, listener).expect("the app builds");
     let provider = app.provider().clone();
@@ -155,6 +159,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
             .redirect(Policy::none())
             .build()
             .unwrap(),
+        mail_dir,
     }
 }
 
@@ -477,4 +482,104 @@ pub async fn start_replica(app: &TestApp) -> Replica {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("the replica did not become ready");
+}
+
+/// One message the app wrote with its `folder` mail transport.
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    /// The whole message as written (headers and both parts).
+    pub raw: String,
+}
+
+impl Mail {
+    /// The first six-digit number in the plain-text part: the one-time code.
+    pub fn code(&self) -> String {
+        let text = self.text();
+        let bytes = text.as_bytes();
+        (0..bytes.len().saturating_sub(5))
+            .find(|&i| {
+                bytes[i..i + 6].iter().all(u8::is_ascii_digit)
+                    && (i == 0 || !bytes[i - 1].is_ascii_digit())
+                    && bytes.get(i + 6).is_none_or(|b| !b.is_ascii_digit())
+            })
+            .map(|i| text[i..i + 6].to_string())
+            .expect("the mail carries a six-digit code")
+    }
+
+    /// The plain-text part, quoted-printable soft line breaks undone.
+    pub fn text(&self) -> String {
+        let start = self.raw.find("Content-Type: text/plain").expect("a text part");
+        let part = &self.raw[start..];
+        let end = part.find("Content-Type: text/html").unwrap_or(part.len());
+        part[..end].replace("=\r\n", "").replace("=3D", "=")
+    }
+
+    /// The first link to the gateway in the plain-text part.
+    pub fn link(&self) -> String {
+        let text = self.text();
+        let start = text.find("http").expect("a link");
+        text[start..]
+            .split_whitespace()
+            .next()
+            .expect("a link")
+            .to_string()
+    }
+}
+
+impl TestApp {
+    /// Every message written so far to this address, oldest first.
+    pub fn mails_to(&self, email: &str) -> Vec<Mail> {
+        let mut paths: Vec<_> = std::fs::read_dir(self.mail_dir.path())
+            .expect("mail dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .map(|raw| {
+                let header = |name: &str| {
+                    raw.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string()
+                };
+                Mail {
+                    to: header("To:"),
+                    subject: header("Subject:"),
+                    raw: raw.clone(),
+                }
+            })
+            .filter(|m| m.to.contains(email))
+            .collect()
+    }
+
+    /// The newest message to this address, waiting up to 5 s for the background sender.
+    pub async fn last_mail_to(&self, email: &str) -> Mail {
+        for _ in 0..100 {
+            if let Some(mail) = self.mails_to(email).pop() {
+                return mail;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no mail to {email}");
+    }
+}
+
+/// With `SCREENSHOTS_DIR` set, writes `page` there as `<name>.html`, standalone (the stylesheet inlined),
+/// for `scripts/screenshots.sh` to render with headless Chromium. Without it, does nothing.
+pub fn save_page(name: &str, page: &Page) {
+    let Ok(dir) = std::env::var("SCREENSHOTS_DIR") else {
+        return;
+    };
+    let css = include_str!("../../static/gatehouse.css");
+    let html = page.body.replace(
+        r#"<link rel="stylesheet" href="/static/gatehouse.css">"#,
+        &format!("<style>{css}</style>"),
+    );
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    std::fs::write(std::path::Path::new(&dir).join(format!("{name}.html")), html).expect("page saved");
 }

@@ -134,4 +134,19 @@ impl AuditStore for SqlStore {
             .load(&mut *self.conn()?)?;
         Ok(rows.into_iter().map(AuditRow::into_record).collect())
     }
+
+    fn audit_for_user(&self, user_id: &str, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = audit_events::table
+            .filter(
+                audit_events::actor
+                    .eq(user_id)
+                    .or(audit_events::actor.eq(format!("user:{user_id}")))
+                    .or(audit_events::subject.eq(user_id)),
+            )
+            .order(audit_events::seq.desc())
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(&mut *self.conn()?)?;
+        Ok(rows.into_iter().map(AuditRow::into_record).collect())
+    }
 }

@@ -185,9 +185,16 @@ impl IdentityStore for SqlStore {
     }
 
     fn link_identity(&self, identity: &Identity) -> Result<(), StoreError> {
-        diesel::insert_into(user_identities::table)
-            .values(IdentityRow::from(identity))
-            .execute(&mut *self.conn()?)?;
+        self.conn()?.transaction::<_, diesel::result::Error, _>(|conn| {
+            diesel::insert_into(user_identities::table)
+                .values(IdentityRow::from(identity))
+                .execute(conn)?;
+            // A linked provider is a way to sign in beyond email codes: the account is full now.
+            diesel::update(users::table.find(&identity.user_id))
+                .set(users::level.eq(crate::store::IdentityLevel::Full.as_str()))
+                .execute(conn)?;
+            Ok(())
+        })?;
         Ok(())
     }
 

@@ -2,12 +2,17 @@
 //! (`#[derive(MultiConnection)]`), the backend chosen by the URL scheme. Calls block: the web layer runs
 //! flows on the blocking pool.
 
+mod accounts;
 mod audit;
 mod connection;
+mod consents;
+mod email_codes;
 mod federation;
 mod grants;
 mod keys;
 mod organizations;
+mod policies;
+mod preferences;
 mod rows;
 pub mod schema;
 mod sessions;

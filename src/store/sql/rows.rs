@@ -23,11 +23,11 @@ pub struct ClientRow {
     pub organizations: String,
 }
 
-fn json_list(items: &[String]) -> String {
+pub(super) fn json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
 
-fn parse_json_list(text: &str) -> Vec<String> {
+pub(super) fn parse_json_list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
@@ -108,6 +108,9 @@ pub struct UserRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub profile: String,
+    pub level: String,
+    pub region: Option<String>,
+    pub deletion_scheduled_at: Option<i64>,
 }
 
 impl From<&User> for UserRow {
@@ -121,6 +124,9 @@ impl From<&User> for UserRow {
             created_at: u.created_at,
             updated_at: u.updated_at,
             profile: serde_json::to_string(&u.profile).unwrap_or_else(|_| "{}".into()),
+            level: u.level.as_str().to_string(),
+            region: u.region.clone(),
+            deletion_scheduled_at: u.deletion_scheduled_at,
         }
     }
 }
@@ -136,6 +142,9 @@ impl From<UserRow> for User {
             created_at: r.created_at,
             updated_at: r.updated_at,
             profile: serde_json::from_str(&r.profile).unwrap_or_default(),
+            level: crate::store::IdentityLevel::parse(&r.level),
+            region: r.region,
+            deletion_scheduled_at: r.deletion_scheduled_at,
         }
     }
 }

@@ -27,6 +27,36 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         profile -> Text,
+        level -> Text,
+        region -> Nullable<Text>,
+        deletion_scheduled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    client_policies (client_id) {
+        client_id -> Text,
+        allow_light_accounts -> Bool,
+        required_fields -> Text,
+        optional_fields -> Text,
+        required_documents -> Text,
+        region -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    email_codes (id_hash) {
+        id_hash -> Text,
+        code_hash -> Text,
+        browser_hash -> Text,
+        email -> Text,
+        purpose -> Text,
+        request_id -> Nullable<Text>,
+        return_to -> Nullable<Text>,
+        name -> Nullable<Text>,
+        attempts -> Integer,
+        created_at -> BigInt,
+        expires_at -> BigInt,
     }
 }
 
@@ -249,5 +279,61 @@ diesel::table! {
         expires_at -> BigInt,
         accepted_at -> Nullable<BigInt>,
         accepted_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    consent_documents (id) {
+        id -> Text,
+        title -> Text,
+        purpose -> Text,
+        required -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consent_document_versions (document_id, version) {
+        document_id -> Text,
+        version -> BigInt,
+        url -> Text,
+        summary -> Text,
+        reconsent_required -> Bool,
+        published_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consent_records (id) {
+        id -> BigInt,
+        user_id -> Text,
+        document_id -> Text,
+        version -> BigInt,
+        action -> Text,
+        at -> BigInt,
+        method -> Text,
+        client_id -> Nullable<Text>,
+        region -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    preference_topics (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        channels -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_preferences (user_id, topic_id, channel) {
+        user_id -> Text,
+        topic_id -> Text,
+        channel -> Text,
+        subscribed -> Bool,
+        updated_at -> BigInt,
+        source -> Text,
     }
 }

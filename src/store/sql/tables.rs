@@ -125,7 +125,11 @@ impl UserStore for SqlStore {
 
     fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool, StoreError> {
         let n = diesel::update(users::table.find(id))
-            .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+            .set((
+                users::password_hash.eq(hash),
+                users::level.eq(crate::store::IdentityLevel::Full.as_str()),
+                users::updated_at.eq(now),
+            ))
             .execute(&mut *self.conn()?)?;
         Ok(n > 0)
     }
@@ -198,6 +202,10 @@ impl HealthCheck for SqlStore {
             diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.le(now)))
                 .execute(conn)?;
         removed += super::federation::purge_expired(conn, now)?;
+        removed += diesel::delete(
+            super::schema::email_codes::table.filter(super::schema::email_codes::expires_at.le(now)),
+        )
+        .execute(conn)?;
         Ok(removed)
     }
 }
