@@ -207,6 +207,23 @@ mod tests {
     }
 
     #[test]
+    fn derived_keys_differ_by_label_and_by_secret() {
+        let sealer = Sealer::new(&[1u8; 32]);
+        assert_eq!(
+            sealer.derive_key("unsubscribe v1"),
+            sealer.derive_key("unsubscribe v1")
+        );
+        assert_ne!(
+            sealer.derive_key("unsubscribe v1"),
+            sealer.derive_key("email codes v1")
+        );
+        assert_ne!(
+            sealer.derive_key("unsubscribe v1"),
+            Sealer::new(&[2u8; 32]).derive_key("unsubscribe v1")
+        );
+    }
+
+    #[test]
     fn csrf_tokens_are_bound_to_the_browser() {
         let sealer = Sealer::new(&[1u8; 32]);
         let token = sealer.csrf_token("browser-a");

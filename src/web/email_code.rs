@@ -86,6 +86,7 @@ pub async fn show_request(state: web::Data<AppState>, req: HttpRequest) -> Resul
     let mut response = ok(&EmailCodeRequestPage {
         csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
         req: params.get("req").map(str::to_string),
+        return_to: safe_return_to(&params),
         email: field(&params, "email"),
         error: None,
     });
@@ -107,20 +108,24 @@ pub async fn request_code(
     let cookies = BrowserCookies::read(&req, &state);
     state.require_csrf(&cookies.browser, &params)?;
     let req_id = params.get("req").map(str::to_string);
+    let return_to = safe_return_to(&params);
     let email = field(&params, "email");
     limit(&state, &req, &email)?;
-    let (p, browser, origin, id, e) = (
+    let after = After {
+        request_id: req_id.clone(),
+        return_to: return_to.clone(),
+    };
+    let (p, browser, origin, e) = (
         state.provider.clone(),
         cookies.browser.clone(),
         state.origin(&req),
-        req_id.clone(),
         email.clone(),
     );
     let requested = blocking(move || {
-        if let Some(id) = &id {
+        if let Some(id) = &after.request_id {
             load_pending(&p, id, &browser)?;
         }
-        email_code::request_sign_in(&p, &e, &After::authorization(id.as_deref()), &browser, &origin)
+        email_code::request_sign_in(&p, &e, &after, &browser, &origin)
     })
     .await?;
     match requested {
@@ -130,6 +135,7 @@ pub async fn request_code(
             &EmailCodeRequestPage {
                 csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
                 req: req_id,
+                return_to,
                 email,
                 error: Some(message.to_string()),
             },
@@ -223,6 +229,14 @@ pub async fn submit_code(
         }
         Checked::Expired => Err(expired().into()),
     }
+}
+
+/// Only pages of ours that are safe to land on after signing in; anything else is dropped.
+fn safe_return_to(params: &Params) -> Option<String> {
+    params
+        .get("return_to")
+        .filter(|t| crate::flows::portal::is_safe_return_to(t))
+        .map(str::to_string)
 }
 
 fn field(params: &Params, name: &str) -> String {

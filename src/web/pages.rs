@@ -427,6 +427,8 @@ pub struct EmailCodePage {
 pub struct EmailCodeRequestPage {
     pub csrf: String,
     pub req: Option<String>,
+    /// A page of ours to open after signing in (checked by `portal::is_safe_return_to`).
+    pub return_to: Option<String>,
     pub email: String,
     pub error: Option<String>,
 }

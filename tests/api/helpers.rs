@@ -559,13 +559,20 @@ impl TestApp {
 
     /// The newest message to this address, waiting up to 5 s for the background sender.
     pub async fn last_mail_to(&self, email: &str) -> Mail {
+        self.mail_number(email, 1).await;
+        self.mails_to(email).pop().expect("a mail")
+    }
+
+    /// The `n`th message (from 1) to this address, waiting up to 5 s for the background sender.
+    pub async fn mail_number(&self, email: &str, n: usize) -> Mail {
         for _ in 0..100 {
-            if let Some(mail) = self.mails_to(email).pop() {
-                return mail;
+            let mut mails = self.mails_to(email);
+            if mails.len() >= n {
+                return mails.swap_remove(n - 1);
             }
             actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("no mail to {email}");
+        panic!("no mail number {n} to {email}");
     }
 }
 

@@ -18,6 +18,7 @@ mod discovery;
 mod federation;
 mod introspection;
 mod issuer;
+mod journey;
 mod keys;
 mod logout;
 mod operations;

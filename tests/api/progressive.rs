@@ -780,3 +780,36 @@ db_test!(
         }
     }
 );
+
+db_test!(
+    a_code_from_the_account_sign_in_returns_to_the_portal_page_and_never_elsewhere,
+    |app: TestApp| async move {
+        app.create_user(ADA);
+        let page = app
+            .get(&app.url("/account/reauth?return_to=/account/password"))
+            .await;
+        assert!(
+            page.body.contains("formaction=\"/login/code/request\""),
+            "{}",
+            page.body
+        );
+        let csrf = page.hidden("csrf");
+        for (return_to, lands_on) in [
+            ("/account/password", "/account/password"),
+            ("https://evil.example/", "/account"),
+            ("//evil.example/account", "/account"),
+        ] {
+            let expected = app.mails_to(ADA).len() + 1;
+            let sent = app
+                .post_form(
+                    &app.url("/login/code/request"),
+                    &[("csrf", &csrf), ("email", ADA), ("return_to", return_to)],
+                )
+                .await;
+            let mail = app.mail_number(ADA, expected).await;
+            let back = enter_code(&app, &sent, &mail.code()).await;
+            assert_eq!(back.status, 303, "{}", back.body);
+            assert_eq!(back.location(), lands_on, "return_to {return_to}");
+        }
+    }
+);
