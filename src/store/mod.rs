@@ -145,6 +145,8 @@ pub trait GrantStore: Send + Sync {
 pub trait ConsentStore: Send + Sync {
     /// The scopes this user has granted this client so far.
     fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Every client this user granted scopes to: (client id, scopes, when), by client id.
+    fn list_user_consents(&self, user_id: &str) -> Result<Vec<(String, Vec<String>, i64)>, StoreError>;
     /// Records the scopes granted (replacing the previous record).
     fn save_consent(
         &self,

@@ -1013,6 +1013,10 @@ db_test!(
             },
         )
         .unwrap();
+        app.create_client(app.client("crm"));
+        store
+            .save_consent(&ada_user.id, "crm", &["openid".into(), "email".into()], 7)
+            .unwrap();
         let ada = Device::main(&app);
         ada.sign_in(ADA).await;
         assert!(
@@ -1043,6 +1047,10 @@ db_test!(
         assert_eq!(export["sessions"][0]["methods"], json!(["Password"]));
         assert!(export["identities"].is_array());
         assert!(export["consents"].is_array());
+        assert_eq!(
+            export["app_access"],
+            json!([{ "client_id": "crm", "scopes": ["openid", "email"], "granted_at": 7 }])
+        );
         let events: Vec<&str> = export["audit_events"]
             .as_array()
             .unwrap()

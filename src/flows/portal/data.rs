@@ -64,6 +64,11 @@ pub fn export_with(
                     "ip": e.ip, "detail": e.detail })
         })
         .collect();
+    let app_access: Vec<Value> = store
+        .list_user_consents(&user.id)?
+        .into_iter()
+        .map(|(client_id, scopes, at)| json!({ "client_id": client_id, "scopes": scopes, "granted_at": at }))
+        .collect();
     let document = json!({
         "format": FORMAT,
         "exported_at": now(),
@@ -71,6 +76,7 @@ pub fn export_with(
         "identities": store.list_identities(&user.id)?,
         "organizations": organizations,
         "consents": consents(&user.id)?,
+        "app_access": app_access,
         "preferences": store.list_preferences(&user.id)?,
         "sessions": sessions,
         "audit_events": audit_events,

@@ -169,6 +169,24 @@ impl ConsentStore for SqlStore {
         })?;
         Ok(())
     }
+
+    fn list_user_consents(&self, user_id: &str) -> Result<Vec<(String, Vec<String>, i64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = consents::table
+            .filter(consents::user_id.eq(user_id))
+            .order(consents::client_id.asc())
+            .select((consents::client_id, consents::scopes, consents::updated_at))
+            .load(&mut *self.conn()?)?;
+        Ok(rows
+            .into_iter()
+            .map(|(client, scopes, at)| {
+                (
+                    client,
+                    scopes.split_whitespace().map(str::to_string).collect(),
+                    at,
+                )
+            })
+            .collect())
+    }
 }
 
 impl HealthCheck for SqlStore {
