@@ -590,3 +590,37 @@ pub fn save_page(name: &str, page: &Page) {
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     std::fs::write(std::path::Path::new(&dir).join(format!("{name}.html")), html).expect("page saved");
 }
+
+impl TestApp {
+    /// The code in `back` (a redirect to the client) exchanged with PKCE by the relying party.
+    pub async fn exchange(
+        &self,
+        rp: &Rp,
+        auth: Authorization,
+        back: &Page,
+    ) -> openidconnect::core::CoreTokenResponse {
+        assert_eq!(back.status, 303, "{}", back.body);
+        assert!(back.location().starts_with(REDIRECT_URI), "{}", back.location());
+        let code = back
+            .query("code")
+            .unwrap_or_else(|| panic!("no code in {}", back.location()));
+        rp.exchange_code(AuthorizationCode::new(code))
+            .unwrap()
+            .set_pkce_verifier(auth.verifier)
+            .request_async(&self.http)
+            .await
+            .expect("code exchange works")
+    }
+}
+
+/// The claims of the ID token in a token response (the RP has verified it already).
+pub fn id_token_claims(tokens: &openidconnect::core::CoreTokenResponse) -> serde_json::Value {
+    use base64::Engine;
+    use openidconnect::TokenResponse;
+    let jwt = tokens.id_token().expect("an ID token").to_string();
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}

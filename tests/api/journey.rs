@@ -8,7 +8,7 @@ use gatehouse::flows::client_policy::{self, PolicyChange};
 use gatehouse::flows::consents::documents::{self, NewDocument, NewVersion};
 use gatehouse::flows::portal::preferences::{NewTopic, create_topic};
 use gatehouse::store::IdentityLevel;
-use openidconnect::{AuthorizationCode, OAuth2TokenResponse, RefreshToken, TokenResponse};
+use openidconnect::{OAuth2TokenResponse, RefreshToken};
 use serde_json::Value;
 
 use crate::db_test;
@@ -93,35 +93,6 @@ async fn visit(app: &TestApp, path: &str, name: &str) -> Page {
     page
 }
 
-async fn exchange(
-    app: &TestApp,
-    rp: &Rp,
-    auth: Authorization,
-    back: &Page,
-) -> openidconnect::core::CoreTokenResponse {
-    assert_eq!(back.status, 303, "{}", back.body);
-    assert!(back.location().starts_with(REDIRECT_URI), "{}", back.location());
-    let code = back.query("code").expect("a code");
-    rp.exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(auth.verifier)
-        .request_async(&app.http)
-        .await
-        .expect("code exchange works")
-}
-
-fn claims_of(tokens: &openidconnect::core::CoreTokenResponse) -> Value {
-    use base64::Engine;
-    let jwt = tokens.id_token().expect("an ID token").to_string();
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 db_test!(the_whole_journey, |app: TestApp| async move {
     set_up(&app);
     let rp = app.rp("shop", Some(SECRET)).await;
@@ -196,8 +167,8 @@ db_test!(the_whole_journey, |app: TestApp| async move {
             ],
         )
         .await;
-    let tokens = exchange(&app, &rp, auth, &back).await;
-    let claims = claims_of(&tokens);
+    let tokens = app.exchange(&rp, auth, &back).await;
+    let claims = id_token_claims(&tokens);
     assert_eq!(claims["identity_level"], "light");
     let user = app.provider.store.find_user_by_email(NIA).unwrap().unwrap();
     assert_eq!(claims["sub"], user.id);
@@ -235,7 +206,7 @@ db_test!(the_whole_journey, |app: TestApp| async move {
             ],
         )
         .await;
-    let tokens = exchange(&app, &rp, auth, &back).await;
+    let tokens = app.exchange(&rp, auth, &back).await;
     let refresh = tokens.refresh_token().expect("a refresh token").clone();
 
     // 4. A password makes the light account full: same id, same data.
@@ -282,7 +253,7 @@ db_test!(the_whole_journey, |app: TestApp| async move {
             ],
         )
         .await;
-    let claims = claims_of(&exchange(&app, &rp, auth, &back).await);
+    let claims = id_token_claims(&app.exchange(&rp, auth, &back).await);
     assert_eq!(claims["identity_level"], "full");
     assert_eq!(claims["consents"]["terms"], 2, "{claims}");
 

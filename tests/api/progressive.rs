@@ -6,8 +6,7 @@
 use gatehouse::flows::admin::NewClient;
 use gatehouse::flows::client_policy::{self, PolicyChange};
 use gatehouse::store::IdentityLevel;
-use openidconnect::{AuthorizationCode, TokenResponse};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::admin_api::{assert_problem, call, operator};
 use crate::db_test;
@@ -75,34 +74,6 @@ async fn request_code(app: &TestApp, start: &Page, email: &str) -> Page {
     .await
 }
 
-async fn exchange(
-    app: &TestApp,
-    rp: &Rp,
-    auth: Authorization,
-    back: &Page,
-) -> openidconnect::core::CoreTokenResponse {
-    assert_eq!(back.status, 303, "{}", back.body);
-    let code = back
-        .query("code")
-        .unwrap_or_else(|| panic!("no code in {}", back.location()));
-    rp.exchange_code(AuthorizationCode::new(code))
-        .unwrap()
-        .set_pkce_verifier(auth.verifier)
-        .request_async(&app.http)
-        .await
-        .expect("code exchange works")
-}
-
-fn id_claims(tokens: &openidconnect::core::CoreTokenResponse) -> Value {
-    let jwt = tokens.id_token().expect("an ID token").to_string();
-    let payload = jwt.split('.').nth(1).unwrap();
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 db_test!(
     a_light_sign_up_creates_a_light_account_and_the_app_is_told_so,
     |app: TestApp| async move {
@@ -114,8 +85,8 @@ db_test!(
         let mail = app.last_mail_to(NEW).await;
         assert!(mail.subject.contains("finish signing up"), "{}", mail.subject);
         let back = enter_code(&app, &sent, &mail.code()).await;
-        let tokens = exchange(&app, &rp, auth, &back).await;
-        let claims = id_claims(&tokens);
+        let tokens = app.exchange(&rp, auth, &back).await;
+        let claims = id_token_claims(&tokens);
         assert_eq!(claims["identity_level"], "light");
         assert_eq!(claims["amr"], json!(["email"]));
         let user = app
@@ -164,7 +135,7 @@ db_test!(
         let mail = app.last_mail_to(ADA).await;
         assert!(mail.subject.contains("sign-in code"), "{}", mail.subject);
         let back = enter_code(&app, &sent, &mail.code()).await;
-        let claims = id_claims(&exchange(&app, &rp, auth, &back).await);
+        let claims = id_token_claims(&app.exchange(&rp, auth, &back).await);
         assert_eq!(claims["sub"], ada.id);
         assert_eq!(claims["identity_level"], "full");
         assert_eq!(claims["amr"], json!(["email"]));
@@ -321,7 +292,7 @@ db_test!(
         let mail = app.last_mail_to(ADA).await;
         assert!(mail.subject.contains("sign-in code"), "{}", mail.subject);
         let back = enter_code(&app, &sent, &mail.code()).await;
-        let claims = id_claims(&exchange(&app, &rp, auth, &back).await);
+        let claims = id_token_claims(&app.exchange(&rp, auth, &back).await);
         assert_eq!(claims["sub"], ada.id);
         let after = app.provider.store.find_user(&ada.id).unwrap().unwrap();
         assert_eq!(after.name, ada.name);
@@ -496,7 +467,7 @@ db_test!(
                 ],
             )
             .await;
-        let claims = id_claims(&exchange(&app, &rp, auth, &done).await);
+        let claims = id_token_claims(&app.exchange(&rp, auth, &done).await);
         assert_eq!(claims["sub"], ada.id);
         let saved = app.provider.store.find_user(&ada.id).unwrap().unwrap();
         assert_eq!(saved.profile.birthdate.as_deref(), Some("1815-12-10"));
