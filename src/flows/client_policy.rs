@@ -53,10 +53,19 @@ pub fn update_as(
     }
     if let Some(documents) = change.required_documents {
         for d in &documents {
-            if store.find_consent_document(d)?.is_none() {
-                return Err(AdminError::Invalid(format!(
-                    "required_documents: no consent document `{d}` (create it first)"
-                )));
+            match store.find_consent_document(d)? {
+                None => {
+                    return Err(AdminError::Invalid(format!(
+                        "required_documents: no consent document `{d}` (create it first)"
+                    )));
+                }
+                // Marketing consent must stay optional (GDPR Art. 7(4)).
+                Some(doc) if doc.purpose == crate::store::ConsentPurpose::Marketing => {
+                    return Err(AdminError::Invalid(format!(
+                        "required_documents: `{d}` is a marketing document, which can never be required"
+                    )));
+                }
+                Some(_) => {}
             }
         }
         policy.required_documents = dedup(documents);

@@ -535,9 +535,21 @@ db_test!(
         assert_eq!(changed.status, 200, "{}", changed.body);
         assert_eq!(changed.body["region"], "US-CA");
         assert_eq!(changed.body["required_fields"], json!(["given_name"]));
+        gatehouse::flows::consents::documents::create(
+            app.provider.store.as_ref(),
+            "operator",
+            gatehouse::flows::consents::documents::NewDocument {
+                id: "news-mail".into(),
+                title: "News by mail".into(),
+                purpose: "marketing".into(),
+                required: false,
+            },
+        )
+        .unwrap();
         for bad in [
             json!({ "required_fields": ["password"] }),
             json!({ "region": "Mars" }),
+            json!({ "required_documents": ["news-mail"] }),
             json!({ "required_documents": ["no-such-document"] }),
             json!({ "allow_light_accounts": "yes" }),
             json!({ "surprise": 1 }),
