@@ -71,13 +71,13 @@ pub fn update_as(
         policy.required_documents = dedup(documents);
     }
     if let Some(region) = change.region {
-        let region = region.trim().to_uppercase();
-        if !region.is_empty() && !is_region_code(&region) {
-            return Err(AdminError::Invalid(format!(
-                "region: `{region}` is not a region code like EU, DE or US-CA"
-            )));
-        }
-        policy.region = (!region.is_empty()).then_some(region);
+        // One region check for profiles and policies: a known country, subdivision, or EU/EEA.
+        policy.region = match region.trim() {
+            "" => None,
+            r => Some(
+                super::admin::normalise_region(r).map_err(|m| AdminError::Invalid(format!("region: {m}")))?,
+            ),
+        };
     }
     audit_as(
         store,
@@ -111,19 +111,6 @@ fn dedup(items: Vec<String>) -> Vec<String> {
     out
 }
 
-/// `EU`, an ISO 3166-1 alpha-2 country (`DE`), or a country with an ISO 3166-2 subdivision (`US-CA`).
-pub fn is_region_code(code: &str) -> bool {
-    let upper_alpha = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_uppercase());
-    match code.split_once('-') {
-        None => upper_alpha(code, 2),
-        Some((country, sub)) => {
-            upper_alpha(country, 2)
-                && (1..=3).contains(&sub.len())
-                && sub.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,10 +118,10 @@ mod tests {
     #[test]
     fn region_codes_are_countries_subdivisions_or_eu() {
         for ok in ["EU", "DE", "US-CA", "GB-ENG", "FR-75"] {
-            assert!(is_region_code(ok), "{ok}");
+            assert!(super::super::admin::normalise_region(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "E", "EUR", "us-ca", "US-", "US-CALI", "X1"] {
-            assert!(!is_region_code(bad), "{bad}");
+        for bad in ["", "E", "EUR", "US-", "US-CALI", "X1"] {
+            assert!(super::super::admin::normalise_region(bad).is_err(), "{bad}");
         }
     }
 }
