@@ -113,15 +113,15 @@ fn dedup(items: Vec<String>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::admin::normalise_region;
 
     #[test]
     fn region_codes_are_countries_subdivisions_or_eu() {
         for ok in ["EU", "DE", "US-CA", "GB-ENG", "FR-75"] {
-            assert!(super::super::admin::normalise_region(ok).is_ok(), "{ok}");
+            assert!(normalise_region(ok).is_ok(), "{ok}");
         }
         for bad in ["", "E", "EUR", "US-", "US-CALI", "X1"] {
-            assert!(super::super::admin::normalise_region(bad).is_err(), "{bad}");
+            assert!(normalise_region(bad).is_err(), "{bad}");
         }
     }
 }
