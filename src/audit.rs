@@ -91,6 +91,12 @@ pub mod kind {
     pub const DELETION_CANCELLED: &str = "user.deletion_cancelled";
     /// The account was erased; the record keeps only the opaque user id.
     pub const USER_ERASED: &str = "user.erased";
+    /// Issue 8: a second factor or passkey was added or removed (`detail.factor`: totp, passkey,
+    /// recovery_codes), a second factor was checked, an MFA policy changed.
+    pub const FACTOR_ENROLLED: &str = "factor.enrolled";
+    pub const FACTOR_REMOVED: &str = "factor.removed";
+    pub const SECOND_FACTOR: &str = "sign_in.second_factor";
+    pub const MFA_POLICY_UPDATED: &str = "mfa_policy.updated";
 }
 
 /// One event as a flow reports it.

@@ -165,6 +165,8 @@ pub struct RateLimitSettings {
     pub email_code_per_ip: String,
     /// Email codes sent to one address (however many IPs ask).
     pub email_code_per_account: String,
+    /// Second-factor attempts (TOTP, recovery code, passkey as second factor) for one account.
+    pub second_factor_per_account: String,
 }
 
 impl Default for RateLimitSettings {
@@ -184,6 +186,7 @@ impl Default for RateLimitSettings {
             upstream_per_ip: "60/min".into(),
             email_code_per_ip: "30/15min".into(),
             email_code_per_account: "5/15min".into(),
+            second_factor_per_account: "10/15min".into(),
         }
     }
 }
@@ -514,7 +517,7 @@ impl Settings {
 
 impl RateLimitSettings {
     /// Every quota by its setting name.
-    pub fn quotas(&self) -> [(&'static str, &str); 12] {
+    pub fn quotas(&self) -> [(&'static str, &str); 13] {
         [
             ("authorize_per_ip", &self.authorize_per_ip),
             ("sign_in_per_ip", &self.sign_in_per_ip),
@@ -528,6 +531,7 @@ impl RateLimitSettings {
             ("upstream_per_ip", &self.upstream_per_ip),
             ("email_code_per_ip", &self.email_code_per_ip),
             ("email_code_per_account", &self.email_code_per_account),
+            ("second_factor_per_account", &self.second_factor_per_account),
         ]
     }
 }

@@ -68,10 +68,11 @@ pub enum LimitedAction {
     UpstreamPerIp,
     EmailCodePerIp,
     EmailCodePerAccount,
+    SecondFactorPerAccount,
 }
 
 impl LimitedAction {
-    pub const ALL: [LimitedAction; 12] = [
+    pub const ALL: [LimitedAction; 13] = [
         LimitedAction::AuthorizePerIp,
         LimitedAction::SignInPerIp,
         LimitedAction::SignInPerAccount,
@@ -84,6 +85,7 @@ impl LimitedAction {
         LimitedAction::UpstreamPerIp,
         LimitedAction::EmailCodePerIp,
         LimitedAction::EmailCodePerAccount,
+        LimitedAction::SecondFactorPerAccount,
     ];
 
     /// The setting name under `[rate_limits]`, also the label in logs and audit.
@@ -101,6 +103,7 @@ impl LimitedAction {
             LimitedAction::UpstreamPerIp => "upstream_per_ip",
             LimitedAction::EmailCodePerIp => "email_code_per_ip",
             LimitedAction::EmailCodePerAccount => "email_code_per_account",
+            LimitedAction::SecondFactorPerAccount => "second_factor_per_account",
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use tracing::instrument;
 
-use super::browser::{Browser, SignedIn, signed_in, start_session};
+use super::browser::{Browser, SignedIn, signed_in, start_session, Authentication};
 use super::federation::{self, Purpose};
 use super::login::check_password;
 use super::{FlowError, Provider, now, upstreams};
@@ -81,7 +81,7 @@ pub fn sign_in(
     origin: &Origin,
 ) -> Result<Option<String>, FlowError> {
     match check_password(p, email, password, None, origin)? {
-        Some(user) => Ok(Some(start_session(p, browser, &user, "pwd", None)?)),
+        Some(user) => Ok(Some(start_session(p, browser, &user, &Authentication::method("pwd"))?)),
         None => Ok(None),
     }
 }

@@ -30,8 +30,15 @@ pub struct SignedIn {
     pub user: User,
 }
 
-/// The browser's session and user, if the session is live and the user still exists.
+/// The browser's session and user, if the session is live, the user still exists and no second factor
+/// is still due.
 pub fn signed_in(p: &Provider, browser: &Browser) -> Result<Option<SignedIn>, FlowError> {
+    Ok(any_session(p, browser)?.filter(|s| !s.session.pending_factor))
+}
+
+/// The browser's session whatever its state, including one waiting for its second factor (only the
+/// second-factor page may use such a session).
+pub fn any_session(p: &Provider, browser: &Browser) -> Result<Option<SignedIn>, FlowError> {
     let Some(id) = &browser.session_id else {
         return Ok(None);
     };
@@ -43,32 +50,69 @@ pub fn signed_in(p: &Provider, browser: &Browser) -> Result<Option<SignedIn>, Fl
         .map(|user| SignedIn { session, user }))
 }
 
+/// How long a session may wait for its second factor.
+pub const SECOND_FACTOR_WINDOW: i64 = 600;
+
+/// How a person proved who they are, for the session about to start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authentication {
+    /// RFC 8176 method references, space-separated (`pwd`, `email`, `fed`, `otp mfa pwd`, …).
+    pub amr: String,
+    /// The upstream connection signed in through, if any (the `idp` claim).
+    pub idp: Option<String>,
+    /// "Keep me signed in": a persistent session on this device.
+    pub remember: bool,
+}
+
+impl Authentication {
+    /// One method (RFC 8176), no upstream, not remembered.
+    pub fn method(amr: &str) -> Self {
+        Self {
+            amr: amr.to_string(),
+            ..Self::default()
+        }
+    }
+
+    pub fn remembered(mut self, remember: bool) -> Self {
+        self.remember = remember;
+        self
+    }
+}
+
 /// Starts a fresh session (a new id at every sign-in, so a planted id is worthless) and ends the
 /// previous one. Returns the new cookie value.
-/// `amr` lists the methods used (RFC 8176); `idp` names the upstream connection, if any.
 pub fn start_session(
     p: &Provider,
     browser: &Browser,
     user: &User,
-    amr: &str,
-    idp: Option<&str>,
+    auth: &Authentication,
 ) -> Result<String, FlowError> {
     if let Some(old) = &browser.session_id {
         p.store.delete_session(&sha256_b64(old))?;
     }
     let id = random_token();
     let at = now();
+    // A first factor alone, for someone who has a second: the session waits for it, briefly.
+    let pending_factor = super::mfa::second_factor_due(p, user, auth)?;
+    let ttl = if pending_factor {
+        SECOND_FACTOR_WINDOW.min(p.settings.sessions.ttl as i64)
+    } else {
+        p.settings.sessions.ttl as i64
+    };
     p.store.create_session(&Session {
         id_hash: sha256_b64(&id),
         user_id: user.id.clone(),
         auth_time: at,
-        amr: amr.to_string(),
-        idp: idp.map(str::to_string),
+        amr: auth.amr.clone(),
+        idp: auth.idp.clone(),
         created_at: at,
-        expires_at: at + p.settings.sessions.ttl as i64,
+        expires_at: at + ttl,
+        pending_factor,
     })?;
     // Signing in during a deletion's grace period restores the account (issue 7, account portal).
-    super::portal::deletion::restore_on_sign_in(p, user, &sha256_b64(&id))?;
+    if !pending_factor {
+        super::portal::deletion::restore_on_sign_in(p, user, &sha256_b64(&id))?;
+    }
     Ok(id)
 }
 

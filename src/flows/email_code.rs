@@ -8,7 +8,7 @@
 use tracing::instrument;
 
 use super::authorize::{Next, continue_after_sign_in};
-use super::browser::{Browser, start_session};
+use super::browser::{Browser, start_session, Authentication};
 use super::{FlowError, Provider, now};
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::crypto::{hmac_b64, random_bytes, random_id, random_token, sha256_b64};
@@ -208,7 +208,7 @@ fn sign_in(p: &Provider, row: EmailCode, browser: &Browser, origin: &Origin) -> 
         (None, SIGN_UP) => create_light_account(p, &row, origin)?,
         (None, _) => return Ok(Checked::Expired),
     };
-    let session_id = start_session(p, browser, &user, "email", None)?;
+    let session_id = start_session(p, browser, &user, &Authentication::method("email"))?;
     p.auditor.record(
         AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
             .origin(origin)

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::authorize::{Next, continue_after_sign_in};
-use super::browser::{Browser, signed_in, start_session};
+use super::browser::{Browser, signed_in, start_session, Authentication};
 use super::{FlowError, Provider, now, upstreams};
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::crypto::{random_id, random_token, sha256_b64};
@@ -235,7 +235,7 @@ fn arrive(
             .subject(&user.id)
             .detail(serde_json::json!({ "method": "fed", "connection": conn.id() })),
     )?;
-    let session_id = start_session(p, browser, &user, "fed", Some(conn.id()))?;
+    let session_id = start_session(p, browser, &user, &Authentication { amr: "fed".into(), idp: Some(conn.id().to_string()), remember: false })?;
     let next = continue_after_sign_in(p, request_id, browser, &session_id)?;
     Ok(Arrival::SignedIn { session_id, next })
 }

@@ -5,7 +5,7 @@
 use tracing::instrument;
 
 use super::authorize::{Next, continue_after_sign_in};
-use super::browser::{Browser, start_session};
+use super::browser::{Browser, start_session, Authentication};
 use super::federation::{self, Purpose, complete_link_proof};
 use super::login::check_password;
 use super::{FlowError, Provider, now, upstreams};
@@ -82,7 +82,7 @@ pub fn with_password(
         return Ok(Proven::Failed(view(p, proof, browser)?));
     };
     complete_link_proof(p, &stored.id_hash, &user, browser, origin)?;
-    let session_id = start_session(p, browser, &user, "pwd", None)?;
+    let session_id = start_session(p, browser, &user, &Authentication::method("pwd"))?;
     let next = continue_after_sign_in(p, stored.request_id.as_deref(), browser, &session_id)?;
     Ok(Proven::SignedIn { session_id, next })
 }

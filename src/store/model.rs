@@ -194,6 +194,9 @@ pub struct Session {
     pub idp: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Only the first factor is done and a second is due (issue 8): the session counts as signed in
+    /// nowhere but on the second-factor page.
+    pub pending_factor: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

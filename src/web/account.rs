@@ -104,7 +104,7 @@ pub async fn sign_in(
         (Some(session_id), _) => {
             let mut response = see_other(return_to.unwrap_or("/account")).finish();
             response
-                .add_cookie(&state.session_cookie(session_id))
+                .add_cookie(&state.session_cookie(session_id, false))
                 .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
             Ok(response)
         }

@@ -204,7 +204,7 @@ pub async fn submit_code(
                 None => see_other(return_to.as_deref().unwrap_or("/account")).finish(),
             };
             response
-                .add_cookie(&state.session_cookie(session_id))
+                .add_cookie(&state.session_cookie(session_id, false))
                 .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
             Ok(response)
         }

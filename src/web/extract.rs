@@ -172,7 +172,9 @@ impl AppState {
         cookie
     }
 
-    pub fn session_cookie(&self, session_id: String) -> Cookie<'static> {
+    /// `persistent`: "keep me signed in" was chosen for this session.
+    pub fn session_cookie(&self, session_id: String, persistent: bool) -> Cookie<'static> {
+        let _ = persistent;
         self.cookie(
             "session",
             session_id,

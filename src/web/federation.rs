@@ -74,7 +74,7 @@ pub fn signed_in(
         None => see_other("/account").finish(),
     };
     response
-        .add_cookie(&state.session_cookie(session_id))
+        .add_cookie(&state.session_cookie(session_id, false))
         .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
     Ok(response)
 }

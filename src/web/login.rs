@@ -78,7 +78,7 @@ pub async fn submit_login(
             };
             let mut response = respond(&state, &signed_in, next);
             response
-                .add_cookie(&state.session_cookie(session_id))
+                .add_cookie(&state.session_cookie(session_id, false))
                 .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
             Ok(response)
         }

@@ -138,6 +138,7 @@ fn signed_in_since<'a>(app: &'a TestApp, user: &User, age: i64) -> Device<'a> {
             idp: None,
             created_at: now - age,
             expires_at: now + 3600,
+            pending_factor: false,
         })
         .expect("session stored");
     let jar = Arc::new(reqwest::cookie::Jar::default());

@@ -214,6 +214,7 @@ db_test!(
             idp: None,
             created_at: 1,
             expires_at,
+            pending_factor: false,
         };
         store.create_session(&session("old", 100)).unwrap();
         store.create_session(&session("live", 1_000_000)).unwrap();

@@ -158,6 +158,7 @@ pub struct SessionRow {
     pub amr: String,
     pub created_at: i64,
     pub expires_at: i64,
+    pub pending_factor: bool,
 }
 
 impl From<&Session> for SessionRow {
@@ -169,6 +170,7 @@ impl From<&Session> for SessionRow {
             amr: with_idp(&s.amr, &s.idp),
             created_at: s.created_at,
             expires_at: s.expires_at,
+            pending_factor: s.pending_factor,
         }
     }
 }
@@ -183,6 +185,7 @@ impl From<SessionRow> for Session {
             amr: amr_of(&r.amr),
             created_at: r.created_at,
             expires_at: r.expires_at,
+            pending_factor: r.pending_factor,
         }
     }
 }

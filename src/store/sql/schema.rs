@@ -68,6 +68,39 @@ diesel::table! {
         amr -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
+        pending_factor -> Bool,
+    }
+}
+
+diesel::table! {
+    totp_factors (id) {
+        id -> Text,
+        user_id -> Text,
+        sealed_secret -> Text,
+        label -> Text,
+        confirmed -> Bool,
+        last_step -> BigInt,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    mfa_policies (owner_kind, owner_id) {
+        owner_kind -> Text,
+        owner_id -> Text,
+        required -> Bool,
+        factors -> Text,
+        passkey_only -> Bool,
     }
 }
 
