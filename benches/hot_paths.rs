@@ -55,7 +55,7 @@ fn user() -> User {
 fn authentication() -> Authentication {
     Authentication {
         auth_time: NOW - 30,
-        acr: Some(gatehouse::protocol::ACR_PASSWORD.into()),
+        acr: Some(gatehouse::protocol::acr::ACR_1FA.into()),
         amr: vec!["pwd".into()],
         idp: None,
     }

@@ -135,6 +135,27 @@ enum ClientCommand {
     /// Show or change what the client asks of people: light sign-up, profile fields, consent
     /// documents, region. Without options it shows the policy.
     Policy(Box<ClientPolicyArgs>),
+    /// Show or change the client's sign-in strength: MFA required, second factors that count,
+    /// passkeys only. Without options it shows the policy.
+    Mfa(MfaPolicyArgs),
+}
+
+#[derive(Args)]
+struct MfaPolicyArgs {
+    /// The client id (or, for `org mfa`, the organization's id or slug).
+    id: String,
+    /// Every sign-in needs two factors: true or false.
+    #[arg(long, value_name = "BOOL")]
+    required: Option<bool>,
+    /// A second factor that counts: totp, passkey or recovery_code (repeatable; replaces the list;
+    /// `--factor ""` clears it, so all count).
+    #[arg(long = "factor", value_name = "FACTOR")]
+    factors: Vec<String>,
+    /// Only a passkey sign-in is accepted (phishing-resistant): true or false.
+    #[arg(long, value_name = "BOOL")]
+    passkey_only: Option<bool>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -269,6 +290,20 @@ enum UserCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// List a user's live browser sessions, or end one (--end ID, an id from the list) or all
+    /// (--end-all). Both are audited.
+    Sessions {
+        /// The user's id or email.
+        user: String,
+        /// End the session with this id (as listed).
+        #[arg(long, value_name = "ID", conflicts_with = "end_all")]
+        end: Option<String>,
+        /// End every session of the user.
+        #[arg(long)]
+        end_all: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Subcommand)]
@@ -291,6 +326,13 @@ enum UpstreamCommand {
 enum KindArg {
     Oidc,
     Oauth2,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum UpstreamMfaArg {
+    Ignore,
+    Trust,
+    RequireLocal,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -349,6 +391,10 @@ struct UpstreamCreate {
     /// Allow plain http and private or loopback addresses (development and tests only).
     #[arg(long)]
     allow_private_network: bool,
+    /// Multi-factor sign-ins at the provider count here (`trust`), or a second factor of Gatehouse's own
+    /// is always required after it (`require-local`).
+    #[arg(long, value_enum, default_value = "ignore")]
+    mfa: UpstreamMfaArg,
     /// oauth2: the userinfo field with the stable user id (default `sub`).
     #[arg(long, value_name = "FIELD")]
     claim_subject: Option<String>,
@@ -391,6 +437,8 @@ enum OrgCommand {
     },
     /// Delete an organization, its roles, members and invitations, and revoke the grants made for it.
     Delete { org: String },
+    /// Show or change the organization's MFA policy for its members' sign-ins.
+    Mfa(MfaPolicyArgs),
     /// Manage the roles of an organization.
     #[command(subcommand)]
     Role(OrgRoleCommand),
@@ -738,6 +786,7 @@ fn client(settings: &Settings, command: ClientCommand) -> Result<(), String> {
             println!("deleted client {id}");
         }
         ClientCommand::Policy(args) => client_policy(store.as_ref(), *args)?,
+        ClientCommand::Mfa(args) => mfa_policy(store.as_ref(), crate::store::MfaOwner::Client, args)?,
     }
     Ok(())
 }
@@ -784,6 +833,49 @@ fn client_policy(store: &dyn crate::store::Store, args: ClientPolicyArgs) -> Res
             list(&policy.optional_fields),
             list(&policy.required_documents),
             policy.region.as_deref().unwrap_or("-"),
+        );
+    }
+    Ok(())
+}
+
+/// `client mfa` and `org mfa`: the same flow as `PATCH /admin/v1/{clients,organizations}/{id}/mfa`.
+fn mfa_policy(
+    store: &dyn crate::store::Store,
+    owner: crate::store::MfaOwner,
+    args: MfaPolicyArgs,
+) -> Result<(), String> {
+    use crate::flows::mfa_policy::{self, MfaPolicyChange};
+    let factors = match args.factors.as_slice() {
+        [] => None,
+        [only] if only.is_empty() => Some(Vec::new()),
+        list => Some(list.to_vec()),
+    };
+    let change = MfaPolicyChange {
+        required: args.required,
+        factors,
+        passkey_only: args.passkey_only,
+    };
+    let unchanged = change.required.is_none() && change.factors.is_none() && change.passkey_only.is_none();
+    let policy = if unchanged {
+        mfa_policy::show(store, owner, &args.id)
+    } else {
+        mfa_policy::update_as("cli", store, owner, &args.id, change)
+    }
+    .map_err(|e| e.to_string())?;
+    if args.json {
+        print_json(&policy);
+    } else {
+        println!(
+            "{:<13} {}\nrequired:     {}\nfactors:      {}\npasskey_only: {}",
+            format!("{}:", owner.as_str()),
+            policy.owner_id,
+            policy.required,
+            if policy.factors.is_empty() {
+                "all".to_string()
+            } else {
+                policy.factors.join(", ")
+            },
+            policy.passkey_only,
         );
     }
     Ok(())
@@ -918,6 +1010,59 @@ fn user(settings: &Settings, command: UserCommand) -> Result<(), String> {
             portal::deletion::erase_user(store.as_ref(), &u.id, "cli").map_err(|e| e.to_string())?;
             println!("erased user {}", u.id);
         }
+        UserCommand::Sessions {
+            user,
+            end,
+            end_all,
+            json,
+        } => user_sessions(settings, &user, end, end_all, json.json)?,
+    }
+    Ok(())
+}
+
+/// `user sessions`: the same flows as the admin API's `/users/{user}/sessions`, acting as `cli`.
+fn user_sessions(
+    settings: &Settings,
+    user: &str,
+    end: Option<String>,
+    end_all: bool,
+    json: bool,
+) -> Result<(), String> {
+    use crate::flows::admin_api::{self, ApiError};
+    let (store, sealer) = open_store(settings).map_err(|e| e.to_string())?;
+    let u = admin::find_user(store.as_ref(), user).map_err(|e| e.to_string())?;
+    if let Some(reference) = end {
+        admin_api::end_user_session(store.as_ref(), &sealer, "cli", &u.id, &reference).map_err(
+            |e| match e {
+                ApiError::NotFound => format!("user {} has no session `{reference}` (list them again)", u.id),
+                other => other.to_string(),
+            },
+        )?;
+        println!("ended 1 session of user {}", u.id);
+        return Ok(());
+    }
+    if end_all {
+        let n = admin_api::end_all_user_sessions(store.as_ref(), "cli", &u.id).map_err(|e| e.to_string())?;
+        println!("ended {n} sessions of user {}", u.id);
+        return Ok(());
+    }
+    let sessions = admin_api::user_sessions(store.as_ref(), &sealer, &settings.sessions, &u.id)
+        .map_err(|e| e.to_string())?;
+    if json {
+        print_json(&sessions);
+        return Ok(());
+    }
+    for s in sessions {
+        println!(
+            "{}	{}	{}	signed in {}	last active {}	until {}	{}",
+            s.id,
+            if s.persistent { "kept" } else { "browser" },
+            if s.device.is_empty() { "-" } else { &s.device },
+            format_time(s.auth_time),
+            format_time(s.last_seen_at),
+            format_time(s.expires_at),
+            s.amr,
+        );
     }
     Ok(())
 }
@@ -977,6 +1122,7 @@ struct UpstreamLine {
     allow_private_network: bool,
     claims: ClaimMapping,
     apple: Option<AppleLine>,
+    mfa: crate::upstream::UpstreamMfa,
     callback_url: String,
     /// `config` (the config file) or `database` (created by CLI).
     source: &'static str,
@@ -1015,6 +1161,7 @@ impl UpstreamLine {
             domains: s.domains,
             allow_private_network: s.allow_private_network,
             claims: s.claims,
+            mfa: s.mfa,
             callback_url: c.callback_url,
             source,
         }
@@ -1270,6 +1417,11 @@ fn upstream_spec(c: UpstreamCreate) -> Result<UpstreamSpec, String> {
         allow_private_network: c.allow_private_network,
         claims,
         apple,
+        mfa: match c.mfa {
+            UpstreamMfaArg::Ignore => crate::upstream::UpstreamMfa::Ignore,
+            UpstreamMfaArg::Trust => crate::upstream::UpstreamMfa::Trust,
+            UpstreamMfaArg::RequireLocal => crate::upstream::UpstreamMfa::RequireLocal,
+        },
     })
 }
 
@@ -1415,6 +1567,7 @@ fn org_command(settings: &Settings, command: OrgCommand) -> Result<(), String> {
                 }
             }
         }
+        OrgCommand::Mfa(args) => mfa_policy(store, crate::store::MfaOwner::Organization, args)?,
         OrgCommand::Show { org, json } => {
             let organization = organizations::find(store, &org).map_err(|e| e.to_string())?;
             let roles = store.list_roles(&organization.id).map_err(|e| e.to_string())?;

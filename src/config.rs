@@ -27,6 +27,8 @@ pub struct Settings {
     /// One-time codes sent by email (passwordless sign-in and light sign-up).
     pub email_codes: EmailCodeSettings,
     pub portal: PortalSettings,
+    /// Passkeys (WebAuthn): the relying party they are bound to.
+    pub passkeys: PasskeySettings,
     pub consent: ConsentSettings,
     /// Upstream identity providers declared in the file (`[[upstreams]]`); more can be added by CLI.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -116,6 +118,82 @@ impl Default for PortalSettings {
             recent_auth_seconds: 300,
             deletion_grace_days: 30,
         }
+    }
+}
+
+/// Passkeys (WebAuthn): the relying party every passkey is bound to. Empty `rp_id` and `origin` follow
+/// the issuer; an issuer on an IP address (no domain) leaves passkeys off unless both are set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasskeySettings {
+    /// The relying party id (a domain): the issuer's host, or a registrable suffix of it.
+    pub rp_id: String,
+    /// The origin browsers sign in from (`https://id.example.com`): the issuer's origin by default.
+    pub origin: String,
+    /// The name authenticators show next to the passkey.
+    pub rp_name: String,
+}
+
+impl Default for PasskeySettings {
+    fn default() -> Self {
+        Self {
+            rp_id: String::new(),
+            origin: String::new(),
+            rp_name: "Gatehouse".into(),
+        }
+    }
+}
+
+impl PasskeySettings {
+    /// The relying party id and origin in force for this issuer: `None` when passkeys are off (the
+    /// defaults, with an issuer whose host is not a domain); an error names a bad setting.
+    pub fn relying_party(&self, issuer: &str) -> Result<Option<(String, url::Url)>, String> {
+        let explicit = !self.rp_id.is_empty() || !self.origin.is_empty();
+        let origin_text = if self.origin.is_empty() {
+            issuer
+        } else {
+            self.origin.as_str()
+        };
+        let origin =
+            url::Url::parse(origin_text).map_err(|e| format!("passkeys.origin is not a URL: {e}"))?;
+        if !matches!(origin.scheme(), "http" | "https")
+            || origin.query().is_some()
+            || origin.fragment().is_some()
+            || (!self.origin.is_empty() && origin.path() != "/")
+        {
+            return Err("passkeys.origin must be an http(s) origin without path, query or fragment".into());
+        }
+        let Some(host) = origin.domain().map(str::to_ascii_lowercase) else {
+            // WebAuthn relying parties are domains: no passkeys on an IP address.
+            return if explicit {
+                Err("passkeys.origin must have a domain name, not an IP address".into())
+            } else {
+                Ok(None)
+            };
+        };
+        let rp_id = if self.rp_id.is_empty() {
+            host.clone()
+        } else {
+            self.rp_id.to_ascii_lowercase()
+        };
+        // WebAuthn §5.1.4.1: the RP ID must be the origin's effective domain or a registrable suffix of it.
+        let suffix = host == rp_id || host.ends_with(&format!(".{rp_id}"));
+        // A top-level domain alone is never registrable (`com`); `localhost` is the one single label
+        // browsers accept. Deeper public suffixes (`co.uk`) are refused by browsers at the ceremony.
+        let well_formed = (rp_id.contains('.') || rp_id == "localhost")
+            && !rp_id.starts_with('.')
+            && !rp_id.ends_with('.')
+            && rp_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b));
+        if !suffix || !well_formed {
+            return Err(format!(
+                "passkeys.rp_id `{rp_id}` must be the origin's host `{host}` or a parent domain of it"
+            ));
+        }
+        let origin = url::Url::parse(&origin.origin().ascii_serialization())
+            .map_err(|e| format!("passkeys.origin: {e}"))?;
+        Ok(Some((rp_id, origin)))
     }
 }
 
@@ -228,6 +306,14 @@ pub struct SessionSettings {
     pub ttl: u64,
     /// How long a user has to finish an authorization (sign in, consent), in seconds.
     pub authorization_request_ttl: u64,
+    /// An ordinary session ends after this many seconds without a browser request.
+    pub idle_timeout: u64,
+    /// Absolute lifetime of a "keep me signed in" session, in seconds.
+    pub remember_ttl: u64,
+    /// A remembered session ends after this many seconds without a browser request.
+    pub remember_idle_timeout: u64,
+    /// A remembered session's cookie value is replaced this often, in seconds (at least 60).
+    pub rotate_after: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -287,7 +373,33 @@ impl Default for SessionSettings {
         Self {
             ttl: 12 * 3600,
             authorization_request_ttl: 600,
+            idle_timeout: 8 * 3600,
+            remember_ttl: 30 * 86_400,
+            remember_idle_timeout: 7 * 86_400,
+            rotate_after: 86_400,
         }
+    }
+}
+
+impl SessionSettings {
+    /// Idle timeouts fit inside their absolute lifetimes; rotation is no faster than its grace.
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.idle_timeout > self.ttl {
+            return Err(ConfigError(
+                "sessions.idle_timeout must be at most sessions.ttl".into(),
+            ));
+        }
+        if self.remember_idle_timeout > self.remember_ttl {
+            return Err(ConfigError(
+                "sessions.remember_idle_timeout must be at most sessions.remember_ttl".into(),
+            ));
+        }
+        if self.rotate_after < 60 {
+            return Err(ConfigError(
+                "sessions.rotate_after must be at least 60 (the grace of a rotated cookie)".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -413,11 +525,19 @@ impl Settings {
                 "sessions.authorization_request_ttl",
                 self.sessions.authorization_request_ttl,
             ),
+            ("sessions.idle_timeout", self.sessions.idle_timeout),
+            ("sessions.remember_ttl", self.sessions.remember_ttl),
+            (
+                "sessions.remember_idle_timeout",
+                self.sessions.remember_idle_timeout,
+            ),
+            ("sessions.rotate_after", self.sessions.rotate_after),
         ] {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be greater than 0")));
             }
         }
+        self.sessions.validate()?;
         for proxy in &self.server.trusted_proxies {
             proxy
                 .parse::<crate::client_ip::Cidr>()
@@ -457,6 +577,12 @@ impl Settings {
             return Err(ConfigError(
                 "portal.deletion_grace_days must be at most 3650".into(),
             ));
+        }
+        self.passkeys
+            .relying_party(&self.server.issuer)
+            .map_err(ConfigError)?;
+        if self.passkeys.rp_name.trim().is_empty() {
+            return Err(ConfigError("passkeys.rp_name must not be empty".into()));
         }
         if crate::protocol::jurisdiction::normalise(&self.consent.default_region).is_none() {
             return Err(ConfigError(
@@ -623,6 +749,31 @@ mod tests {
         assert_eq!(s.server.issuer, "http://127.0.0.1:8080");
         assert_eq!(s.server.bind, "127.0.0.1:8080");
         assert_eq!(s.database.url, "sqlite://data/gatehouse.db");
+    }
+
+    #[test]
+    fn session_lifetimes_are_checked_against_each_other() {
+        for (pairs, message) in [
+            (
+                &[("GATEHOUSE__SESSIONS__IDLE_TIMEOUT", "50000")][..],
+                "sessions.idle_timeout must be at most sessions.ttl",
+            ),
+            (
+                &[("GATEHOUSE__SESSIONS__REMEMBER_IDLE_TIMEOUT", "3000000")][..],
+                "sessions.remember_idle_timeout must be at most sessions.remember_ttl",
+            ),
+            (
+                &[("GATEHOUSE__SESSIONS__ROTATE_AFTER", "30")][..],
+                "sessions.rotate_after",
+            ),
+            (
+                &[("GATEHOUSE__SESSIONS__REMEMBER_TTL", "0")][..],
+                "sessions.remember_ttl",
+            ),
+        ] {
+            let error = Settings::load_from(None, &env(pairs)).unwrap_err().to_string();
+            assert!(error.contains(message), "{error}");
+        }
     }
 
     #[test]

@@ -2262,3 +2262,158 @@ fn a_user_is_exported_and_erased_on_request() {
     assert!(ws.ok(&["audit", "verify"]).contains("intact"));
     ws.ok(&["user", "create", "--email", "ada@example.com"]);
 }
+
+#[test]
+fn a_users_sessions_are_listed_and_ended_one_or_all_with_audit() {
+    use gatehouse::store::{AuditStore, Session, SessionStore};
+    let ws = Workspace::new();
+    let ada = ws.json(&["user", "create", "--email", "ada@example.com", "--json"]);
+    let ada_id = ada["user_id"].as_str().unwrap().to_string();
+    let bob = ws.json(&["user", "create", "--email", "bob@example.com", "--json"]);
+    let bob_id = bob["user_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        ws.json(&["user", "sessions", "ada@example.com", "--json"]),
+        serde_json::json!([])
+    );
+
+    // Sessions are started by people signing in; here straight into the store.
+    let url = format!("sqlite://{}", ws.path().join("data/gatehouse.db").display());
+    let store = gatehouse::store::sql::SqlStore::new(gatehouse::store::sql::connect(&url, 1).unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let session = |hash: &str, user: &str, persistent: bool| Session {
+        id_hash: hash.into(),
+        user_id: user.into(),
+        auth_time: now - 60,
+        amr: "pwd".into(),
+        idp: None,
+        created_at: now - 60,
+        expires_at: now + 3600,
+        pending_factor: false,
+        persistent,
+        last_seen_at: now - 30,
+        user_agent: "Firefox on Linux".into(),
+        previous_id_hash: None,
+        rotated_at: now - 60,
+    };
+    store
+        .create_session(&session("hash-kept", &ada_id, true))
+        .unwrap();
+    store
+        .create_session(&session("hash-plain", &ada_id, false))
+        .unwrap();
+    store
+        .create_session(&session("hash-bob", &bob_id, false))
+        .unwrap();
+
+    let listed = ws.json(&["user", "sessions", "ada@example.com", "--json"]);
+    let items = listed.as_array().unwrap();
+    assert_eq!(items.len(), 2, "{listed}");
+    assert!(
+        !listed.to_string().contains("hash-"),
+        "hashes are never shown: {listed}"
+    );
+    let kept = items.iter().find(|i| i["persistent"] == true).unwrap();
+    assert_eq!(kept["device"], "Firefox on Linux");
+    let kept_id = kept["id"].as_str().unwrap().to_string();
+    let text = ws.ok(&["user", "sessions", &ada_id]);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    // Ids are sealed afresh at every listing (random nonce): any listed id works.
+    assert!(
+        text.contains("\tkept\t") && text.contains("Firefox on Linux"),
+        "{text}"
+    );
+
+    // Another user's session id, or nonsense, ends nothing.
+    let foreign = ws.fails(&["user", "sessions", "bob@example.com", "--end", &kept_id]);
+    assert!(foreign.contains("no session"), "{foreign}");
+    let nonsense = ws.fails(&["user", "sessions", &ada_id, "--end", "nonsense"]);
+    assert!(nonsense.contains("no session"), "{nonsense}");
+    ws.fails(&["user", "sessions", &ada_id, "--end", &kept_id, "--end-all"]);
+
+    assert!(
+        ws.ok(&["user", "sessions", &ada_id, "--end", &kept_id])
+            .contains("ended 1")
+    );
+    assert_eq!(store.list_sessions(&ada_id, now).unwrap().len(), 1);
+    assert!(
+        ws.ok(&["user", "sessions", &ada_id, "--end-all"])
+            .contains("ended 1")
+    );
+    assert!(store.list_sessions(&ada_id, now).unwrap().is_empty());
+    assert_eq!(store.list_sessions(&bob_id, now).unwrap().len(), 1, "bob's stays");
+
+    let events: Vec<(String, Option<String>)> = store
+        .audit_for_user(&ada_id, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.event.event, r.event.actor))
+        .collect();
+    assert!(
+        events.contains(&("user.session_revoked".into(), Some("cli".into()))),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&("user.sessions_revoked".into(), Some("cli".into()))),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn mfa_policies_of_clients_and_organizations_are_shown_changed_and_bad_values_are_refused() {
+    let ws = Workspace::new();
+    let created = ws.json(&[
+        "client",
+        "create",
+        "--name",
+        "Bank",
+        "--redirect-uri",
+        "https://bank.example.com/cb",
+        "--json",
+    ]);
+    let id = created["client_id"].as_str().expect("a client id").to_string();
+    let shown = ws.json(&["client", "mfa", &id, "--json"]);
+    assert_eq!(
+        shown,
+        serde_json::json!({ "required": false, "factors": [], "passkey_only": false })
+    );
+    let changed = ws.json(&[
+        "client",
+        "mfa",
+        &id,
+        "--required",
+        "true",
+        "--factor",
+        "passkey",
+        "--factor",
+        "totp",
+        "--json",
+    ]);
+    assert_eq!(changed["required"], true);
+    assert_eq!(changed["factors"], serde_json::json!(["passkey", "totp"]));
+    let text = ws.ok(&["client", "mfa", &id]);
+    assert!(
+        text.contains("passkey, totp") && text.contains("required:     true"),
+        "{text}"
+    );
+    let error = ws.fails(&["client", "mfa", &id, "--factor", "sms"]);
+    assert!(error.contains("sms"), "{error}");
+    let error = ws.fails(&["client", "mfa", &id, "--passkey-only", "true", "--factor", "totp"]);
+    assert!(error.contains("passkey_only"), "{error}");
+    let error = ws.fails(&["client", "mfa", "no-such-client"]);
+    assert!(error.contains("no-such-client"), "{error}");
+    // A refused change left the policy as it was; an empty factor clears the list.
+    assert_eq!(ws.json(&["client", "mfa", &id, "--json"]), changed);
+    let cleared = ws.json(&["client", "mfa", &id, "--factor", "", "--json"]);
+    assert_eq!(cleared["factors"], serde_json::json!([]));
+
+    ws.ok(&["org", "create", "--slug", "acme", "--name", "Acme"]);
+    let org = ws.json(&["org", "mfa", "acme", "--passkey-only", "true", "--json"]);
+    assert_eq!(org["passkey_only"], true);
+    let text = ws.ok(&["org", "mfa", "acme"]);
+    assert!(text.contains("passkey_only: true"), "{text}");
+    let error = ws.fails(&["org", "mfa", "nope", "--required", "true"]);
+    assert!(error.contains("nope"), "{error}");
+}

@@ -3,7 +3,7 @@
 
 use tracing::instrument;
 
-use super::browser::{Browser, SignedIn, signed_in, start_session, Authentication};
+use super::browser::{Authentication, Browser, SignedIn, signed_in, start_session};
 use super::federation::{self, Purpose};
 use super::login::check_password;
 use super::{FlowError, Provider, now, upstreams};
@@ -71,19 +71,31 @@ pub fn overview(p: &Provider, s: SignedIn) -> Result<AccountView, FlowError> {
     })
 }
 
-/// Password sign-in from the account page. Returns the new session id, or `None` if refused.
+/// A sign-in on the account page: the new session, and whether it still waits for a second factor.
+pub struct AccountSignIn {
+    pub session_id: String,
+    pub pending_factor: bool,
+}
+
+/// Password sign-in from the account page. `None` if refused.
 #[instrument(skip_all)]
 pub fn sign_in(
     p: &Provider,
     email: &str,
     password: &str,
+    remember: bool,
     browser: &Browser,
     origin: &Origin,
-) -> Result<Option<String>, FlowError> {
-    match check_password(p, email, password, None, origin)? {
-        Some(user) => Ok(Some(start_session(p, browser, &user, &Authentication::method("pwd"))?)),
-        None => Ok(None),
-    }
+) -> Result<Option<AccountSignIn>, FlowError> {
+    let Some(user) = check_password(p, email, password, None, origin)? else {
+        return Ok(None);
+    };
+    let auth = Authentication::method("pwd").remembered(remember);
+    let session_id = start_session(p, browser, &user, &auth)?;
+    Ok(Some(AccountSignIn {
+        session_id,
+        pending_factor: super::mfa::second_factor_due(p, &user, &auth)?,
+    }))
 }
 
 /// Starts an upstream sign-in (not signed in, or `sign_in_again` to renew the sign-in before a

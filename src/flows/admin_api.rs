@@ -488,14 +488,22 @@ pub fn delete_user(p: &Provider, caller: &Caller, id: &str) -> Result<(), ApiErr
     Ok(())
 }
 
-/// A session as the API shows it (never the cookie, which is not stored).
+/// A session as the API shows it (never the cookie, which is not stored, nor its hash).
 #[derive(Debug, Serialize)]
 pub struct SessionView {
+    /// An opaque reference for `DELETE /users/{user}/sessions/{id}`: the id hash sealed for this
+    /// user. It changes when a remembered session's cookie is rotated.
+    pub id: String,
     pub auth_time: i64,
     pub amr: String,
     pub idp: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// "Keep me signed in" was chosen.
+    pub persistent: bool,
+    pub last_seen_at: i64,
+    /// "Firefox on Linux", or empty.
+    pub device: String,
 }
 
 pub fn list_sessions(p: &Provider, caller: &Caller, user: &str) -> Result<Vec<SessionView>, ApiError> {
@@ -503,17 +511,73 @@ pub fn list_sessions(p: &Provider, caller: &Caller, user: &str) -> Result<Vec<Se
     if p.store.find_user(user)?.is_none() {
         return Err(ApiError::NotFound);
     }
-    Ok(p.store
-        .list_sessions(user, super::now())?
+    user_sessions(p.store.as_ref(), &p.sealer, &p.settings.sessions, user)
+}
+
+fn session_ref_aad(user: &str) -> Vec<u8> {
+    format!("admin-session-ref:{user}").into_bytes()
+}
+
+/// A user's sessions for operators (the admin API and the CLI): complete, not idle, newest first.
+pub fn user_sessions(
+    store: &dyn crate::store::Store,
+    sealer: &crate::crypto::Sealer,
+    settings: &crate::config::SessionSettings,
+    user: &str,
+) -> Result<Vec<SessionView>, ApiError> {
+    let at = super::now();
+    Ok(store
+        .list_sessions(user, at)?
         .into_iter()
+        .filter(|s| super::browser::is_listed(settings, s, at))
         .map(|s| SessionView {
+            id: b64url(&sealer.seal(s.id_hash.as_bytes(), &session_ref_aad(user))),
             auth_time: s.auth_time,
             amr: s.amr,
             idp: s.idp,
             created_at: s.created_at,
             expires_at: s.expires_at,
+            persistent: s.persistent,
+            last_seen_at: s.last_seen_at,
+            device: s.user_agent,
         })
         .collect())
+}
+
+pub fn revoke_session(p: &Provider, caller: &Caller, user: &str, reference: &str) -> Result<(), ApiError> {
+    caller.require_operator()?;
+    end_user_session(p.store.as_ref(), &p.sealer, &caller.actor(), user, reference)
+}
+
+/// Ends one session of a user, named by its reference from `user_sessions` (audited). A reference that
+/// does not open, belongs to another user or names an ended session is `NotFound`.
+pub fn end_user_session(
+    store: &dyn crate::store::Store,
+    sealer: &crate::crypto::Sealer,
+    actor: &str,
+    user: &str,
+    reference: &str,
+) -> Result<(), ApiError> {
+    use base64::Engine;
+    let id_hash = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(reference)
+        .ok()
+        .and_then(|sealed| sealer.open(&sealed, &session_ref_aad(user)))
+        .and_then(|plain| String::from_utf8(plain).ok())
+        .ok_or(ApiError::NotFound)?;
+    let session = store
+        .find_session(&id_hash, super::now())?
+        .filter(|s| s.user_id == user)
+        .ok_or(ApiError::NotFound)?;
+    store.append_audit(&[crate::audit::AuditEvent::new(
+        crate::audit::kind::SESSION_REVOKED,
+        crate::audit::Outcome::Success,
+        super::now(),
+    )
+    .actor(actor)
+    .subject(user)])?;
+    store.delete_session(&session.id_hash)?;
+    Ok(())
 }
 
 pub fn revoke_sessions(p: &Provider, caller: &Caller, user: &str) -> Result<usize, ApiError> {
@@ -521,14 +585,23 @@ pub fn revoke_sessions(p: &Provider, caller: &Caller, user: &str) -> Result<usiz
     if p.store.find_user(user)?.is_none() {
         return Err(ApiError::NotFound);
     }
-    p.store.append_audit(&[crate::audit::AuditEvent::new(
+    end_all_user_sessions(p.store.as_ref(), &caller.actor(), user)
+}
+
+/// Ends every session of a user (audited); returns how many there were.
+pub fn end_all_user_sessions(
+    store: &dyn crate::store::Store,
+    actor: &str,
+    user: &str,
+) -> Result<usize, ApiError> {
+    store.append_audit(&[crate::audit::AuditEvent::new(
         crate::audit::kind::SESSIONS_REVOKED,
         crate::audit::Outcome::Success,
         super::now(),
     )
-    .actor(caller.actor())
+    .actor(actor)
     .subject(user)])?;
-    Ok(p.store.delete_sessions(user)?)
+    Ok(store.delete_sessions(user)?)
 }
 
 pub fn list_clients(
@@ -614,6 +687,56 @@ pub fn update_client_policy(
 ) -> Result<crate::store::ClientPolicy, ApiError> {
     caller.require_operator()?;
     super::client_policy::update_as(&caller.actor(), p.store.as_ref(), id, change).map_err(admin("body"))
+}
+
+pub fn get_client_mfa(p: &Provider, caller: &Caller, id: &str) -> Result<crate::store::MfaPolicy, ApiError> {
+    caller.require_operator()?;
+    super::mfa_policy::show(p.store.as_ref(), crate::store::MfaOwner::Client, id).map_err(admin("client"))
+}
+
+pub fn update_client_mfa(
+    p: &Provider,
+    caller: &Caller,
+    id: &str,
+    change: super::mfa_policy::MfaPolicyChange,
+) -> Result<crate::store::MfaPolicy, ApiError> {
+    caller.require_operator()?;
+    super::mfa_policy::update_as(
+        &caller.actor(),
+        p.store.as_ref(),
+        crate::store::MfaOwner::Client,
+        id,
+        change,
+    )
+    .map_err(admin("body"))
+}
+
+/// An organization's MFA policy: its admins may read and change it, like its roles.
+pub fn get_organization_mfa(
+    p: &Provider,
+    caller: &Caller,
+    org: &str,
+) -> Result<crate::store::MfaPolicy, ApiError> {
+    let org = visible(p, caller, org)?;
+    super::mfa_policy::show(p.store.as_ref(), crate::store::MfaOwner::Organization, &org.id)
+        .map_err(admin("organization"))
+}
+
+pub fn update_organization_mfa(
+    p: &Provider,
+    caller: &Caller,
+    org: &str,
+    change: super::mfa_policy::MfaPolicyChange,
+) -> Result<crate::store::MfaPolicy, ApiError> {
+    let org = visible(p, caller, org)?;
+    super::mfa_policy::update_as(
+        &caller.actor(),
+        p.store.as_ref(),
+        crate::store::MfaOwner::Organization,
+        &org.id,
+        change,
+    )
+    .map_err(admin("body"))
 }
 
 pub fn delete_client(p: &Provider, caller: &Caller, id: &str) -> Result<(), ApiError> {

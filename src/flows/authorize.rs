@@ -4,14 +4,15 @@
 
 use tracing::instrument;
 
-use super::browser::{Browser, SignedIn, signed_in};
+use super::browser::{Browser, SignedIn, any_session, signed_in};
 use super::organizations::{self, Choice};
 use super::{FlowError, Provider, now};
 use crate::audit::Origin;
 use crate::crypto::{random_id, random_token, sha256_b64};
+use crate::protocol::acr::{self, Level};
 use crate::protocol::authorize::{AuthorizationRequest, AuthorizationResponse, AuthorizeError};
 use crate::protocol::params::Params;
-use crate::protocol::{ACR_PASSWORD, ErrorCode, OAuthError, scope};
+use crate::protocol::{ErrorCode, OAuthError, scope};
 use crate::store::{AuthorizationCode, Client, PendingAuthRequest};
 
 /// Where the browser goes next.
@@ -33,6 +34,9 @@ pub enum Next {
     Profile(String),
     /// To the consent documents page (terms, privacy policy) for this pending request.
     Documents(String),
+    /// To the second-factor page: a second factor is due after the first, or the client needs a
+    /// stronger sign-in than the session has (step-up).
+    SecondFactor(String),
 }
 
 /// A pending request as stored: the validated request and when it was made.
@@ -151,6 +155,21 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
         return Ok(Next::SignUp(pending.id));
     }
     let signed_in = signed_in(p, browser)?;
+    // The first factor is done and the second is due: only the second-factor page continues from here.
+    if signed_in.is_none()
+        && let Some(waiting) = any_session(p, browser)?
+        && waiting.session.pending_factor
+        && hinted_sub.as_deref().is_none_or(|sub| sub == waiting.user.id)
+    {
+        if req.prompt.none {
+            return fail(
+                ErrorCode::InteractionRequired,
+                "the user must complete a second factor",
+            );
+        }
+        save_pending(p, &mut pending, browser)?;
+        return Ok(Next::SecondFactor(pending.id));
+    }
     if needs_login(req, fresh, signed_in.as_ref(), hinted_sub.as_deref()) {
         if req.prompt.none {
             return fail(ErrorCode::LoginRequired, "the user is not signed in");
@@ -186,8 +205,8 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
         &pending.client,
         &signed_in.user,
     )?;
-    match choice {
-        Choice::Refuse(e) => return Ok(Next::Respond(target.error(p.issuer(), &e))),
+    match &choice {
+        Choice::Refuse(e) => return Ok(Next::Respond(target.error(p.issuer(), e))),
         Choice::Pick(_) if req.prompt.none => {
             return fail(
                 ErrorCode::InteractionRequired,
@@ -199,6 +218,28 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
             return Ok(Next::Organization(pending.id));
         }
         Choice::None | Choice::Organization(_) => {}
+    }
+    // Step-up (issue 8): `acr_values`, the client's and the organization's MFA policies.
+    let organization = match &choice {
+        Choice::Organization(id) => Some(id.as_str()),
+        _ => None,
+    };
+    let requirement = super::mfa::requirement(
+        p,
+        &pending.client.id,
+        organization,
+        &req.acr_values,
+        signed_in.session.idp.as_deref(),
+    )?;
+    if !requirement.is_met_by(&signed_in.session.amr) {
+        if req.prompt.none {
+            return fail(
+                ErrorCode::InteractionRequired,
+                "the client requires a stronger sign-in than the session has",
+            );
+        }
+        save_pending(p, &mut pending, browser)?;
+        return Ok(Next::SecondFactor(pending.id));
     }
     if !super::consents::outstanding(p, &signed_in.user, &pending.client)?.is_empty() {
         if req.prompt.none {
@@ -297,7 +338,7 @@ pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, F
         nonce: req.nonce.clone(),
         code_challenge: req.code_challenge.clone(),
         auth_time: s.session.auth_time,
-        acr: (!req.acr_values.is_empty()).then(|| ACR_PASSWORD.to_string()),
+        acr: Some(acr::claim(Level::of_amr(&s.session.amr), &req.acr_values).to_string()),
         amr: s.session.amr.clone(),
         idp: s.session.idp.clone(),
         created_at: at,

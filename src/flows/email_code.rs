@@ -8,7 +8,7 @@
 use tracing::instrument;
 
 use super::authorize::{Next, continue_after_sign_in};
-use super::browser::{Browser, start_session, Authentication};
+use super::browser::{Authentication, Browser, start_session};
 use super::{FlowError, Provider, now};
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::crypto::{hmac_b64, random_bytes, random_id, random_token, sha256_b64};

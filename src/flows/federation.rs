@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use super::authorize::{Next, continue_after_sign_in};
-use super::browser::{Browser, signed_in, start_session, Authentication};
+use super::browser::{Authentication, Browser, signed_in, start_session};
 use super::{FlowError, Provider, now, upstreams};
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::crypto::{random_id, random_token, sha256_b64};
 use crate::protocol::params::Params;
 use crate::store::{Identity, LinkProof, Profile, StoreError, UpstreamState, User};
-use crate::upstream::{Connection, Finish, Start, UpstreamError, UpstreamIdentity};
+use crate::upstream::{Connection, Finish, Start, UpstreamError, UpstreamIdentity, UpstreamMfa};
 
 /// What to do when the browser comes back from the upstream.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -228,14 +228,27 @@ fn arrive(
         complete_link_proof(p, &hash, &user, browser, origin)?;
     }
     join_organization_of_connection(p, conn, &user)?;
+    // Issue 8: the upstream's amr/acr are recorded; they count as MFA only if the connection trusts them.
+    let trusted_mfa = conn.spec.mfa == UpstreamMfa::Trust && identity.reports_mfa();
+    let amr = if trusted_mfa { "fed mfa" } else { "fed" };
     p.auditor.record(
         AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
             .origin(origin)
             .actor(&user.id)
             .subject(&user.id)
-            .detail(serde_json::json!({ "method": "fed", "connection": conn.id() })),
+            .detail(serde_json::json!({
+                "method": amr,
+                "connection": conn.id(),
+                "upstream_amr": identity.amr,
+                "upstream_acr": identity.acr,
+            })),
     )?;
-    let session_id = start_session(p, browser, &user, &Authentication { amr: "fed".into(), idp: Some(conn.id().to_string()), remember: false })?;
+    let auth = Authentication {
+        amr: amr.to_string(),
+        idp: Some(conn.id().to_string()),
+        remember: false,
+    };
+    let session_id = start_session(p, browser, &user, &auth)?;
     let next = continue_after_sign_in(p, request_id, browser, &session_id)?;
     Ok(Arrival::SignedIn { session_id, next })
 }

@@ -5,7 +5,7 @@
 use tracing::instrument;
 
 use super::authorize::{Next, continue_after_sign_in};
-use super::browser::{Browser, start_session, Authentication};
+use super::browser::{Authentication, Browser, start_session};
 use super::federation::{self, Purpose, complete_link_proof};
 use super::login::check_password;
 use super::{FlowError, Provider, now, upstreams};

@@ -4,7 +4,7 @@
 use tracing::instrument;
 
 use super::authorize::{Next, load_pending, resume_after_sign_in};
-use super::browser::{Browser, start_session, Authentication};
+use super::browser::{Authentication, Browser, start_session};
 use super::federation::{self, Purpose};
 use super::{FlowError, Provider, now, upstreams};
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
@@ -48,6 +48,7 @@ pub fn submit(
     request_id: &str,
     email: &str,
     password: &str,
+    remember: bool,
     browser: &Browser,
     origin: &Origin,
 ) -> Result<LoginOutcome, FlowError> {
@@ -62,7 +63,12 @@ pub fn submit(
     let Some(user) = check_password(p, email, password, Some(&pending.client.id), origin)? else {
         return Ok(LoginOutcome::Failed(view(p)));
     };
-    let session_id = start_session(p, browser, &user, &Authentication::method("pwd"))?;
+    let session_id = start_session(
+        p,
+        browser,
+        &user,
+        &Authentication::method("pwd").remembered(remember),
+    )?;
     let signed_in = Browser {
         binding_id: browser.binding_id.clone(),
         session_id: Some(session_id.clone()),

@@ -10,12 +10,14 @@ pub mod client_policy;
 pub mod consent;
 pub mod consents;
 pub mod email_code;
+pub mod factors;
 pub mod federation;
 pub mod introspect;
 pub mod link;
 pub mod login;
 pub mod logout;
 pub mod mfa;
+pub mod mfa_policy;
 pub mod organizations;
 pub mod passkeys;
 pub mod portal;
@@ -53,6 +55,20 @@ pub struct Provider {
 impl Provider {
     pub fn issuer(&self) -> &str {
         self.settings.issuer()
+    }
+
+    /// The issuer's host (with a non-default port), as people see it: the name of the account in
+    /// authenticator apps.
+    pub fn issuer_host(&self) -> String {
+        url::Url::parse(self.issuer())
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| {
+                    u.port()
+                        .map_or_else(|| h.to_string(), |port| format!("{h}:{port}"))
+                })
+            })
+            .unwrap_or_else(|| "Gatehouse".to_string())
     }
 
     /// Seconds a retired key stays published: the longest a token it signed can live.

@@ -48,7 +48,7 @@ pub fn metadata(issuer: &str, custom: &[CustomScope]) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent", "select_account", "create"],
-        "acr_values_supported": [crate::protocol::ACR_PASSWORD],
+        "acr_values_supported": crate::protocol::acr::SUPPORTED,
         "claims_supported": claims,
         "claims_parameter_supported": true,
         "request_parameter_supported": false,

@@ -2,6 +2,7 @@
 //! PKCE, redirect URIs and scopes, assembling claims. No actix, no diesel, no I/O, no clock: time and
 //! randomness are arguments.
 
+pub mod acr;
 pub mod authorize;
 pub mod claims;
 pub mod claims_request;
@@ -14,8 +15,6 @@ pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod token_request;
+pub mod totp;
 
 pub use error::{ErrorCode, OAuthError};
-
-/// The authentication context class for a password (single-factor) sign-in.
-pub const ACR_PASSWORD: &str = "urn:gatehouse:acr:password";

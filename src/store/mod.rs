@@ -95,6 +95,17 @@ pub trait SessionStore: Send + Sync {
     fn list_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>, StoreError>;
     /// Ends every session of a user; returns how many there were.
     fn delete_sessions(&self, user_id: &str) -> Result<usize, StoreError>;
+    /// The unexpired session whose id hash before its last rotation was `previous_hash` (the caller
+    /// decides whether the rotation's grace still covers it).
+    fn find_rotated_session(&self, previous_hash: &str, now: i64) -> Result<Option<Session>, StoreError>;
+    /// Records a browser request with this session (`last_seen_at`). Missing is not an error.
+    fn touch_session(&self, id_hash: &str, at: i64) -> Result<(), StoreError>;
+    /// Gives a session a new id hash (its cookie value was rotated): the old hash becomes
+    /// `previous_id_hash`, `rotated_at` and `last_seen_at` become `at`. Returns false when no session
+    /// had `id_hash` any more (another request rotated it first).
+    fn rotate_session(&self, id_hash: &str, new_id_hash: &str, at: i64) -> Result<bool, StoreError>;
+    /// Stores the device summary of a session. Missing is not an error.
+    fn set_session_user_agent(&self, id_hash: &str, user_agent: &str) -> Result<(), StoreError>;
 }
 
 pub trait AuthRequestStore: Send + Sync {
@@ -375,6 +386,68 @@ pub trait AccountStore: Send + Sync {
     fn erase_account(&self, user_id: &str, email: &str, now: i64) -> Result<bool, StoreError>;
 }
 
+/// Second factors (issue 8): authenticator apps (TOTP), recovery codes, and the MFA policies of
+/// clients and organizations.
+pub trait FactorStore: Send + Sync {
+    /// Stores an authenticator app; an unconfirmed one (enrolment under way) replaces any earlier
+    /// unconfirmed one of the same user.
+    fn create_totp(&self, factor: &TotpFactor) -> Result<(), StoreError>;
+    /// The user's confirmed authenticator app, if any.
+    fn find_totp(&self, user_id: &str) -> Result<Option<TotpFactor>, StoreError>;
+    /// An enrolment under way (unconfirmed), by id and owner.
+    fn find_pending_totp(&self, id: &str, user_id: &str) -> Result<Option<TotpFactor>, StoreError>;
+    /// Confirms an enrolment at the step of its first code, replacing any confirmed app of the user.
+    fn confirm_totp(&self, id: &str, user_id: &str, step: i64, now: i64) -> Result<bool, StoreError>;
+    /// Records that the code of `step` was used, only if it is later than the last one used (atomic:
+    /// one code, one sign-in, even across replicas). False means a replay.
+    fn use_totp_step(&self, id: &str, step: i64, now: i64) -> Result<bool, StoreError>;
+    /// Removes the user's authenticator apps (confirmed or not); false if there was none.
+    fn delete_totp(&self, user_id: &str) -> Result<bool, StoreError>;
+    /// Replaces the user's recovery codes with these keyed hashes.
+    fn replace_recovery_codes(&self, user_id: &str, hashes: &[String], now: i64) -> Result<(), StoreError>;
+    /// Marks an unused code used; false if there is no such unused code (atomic, single use).
+    fn use_recovery_code(&self, user_id: &str, hash: &str, now: i64) -> Result<bool, StoreError>;
+    /// How many unused recovery codes the user has.
+    fn count_recovery_codes(&self, user_id: &str) -> Result<usize, StoreError>;
+    fn delete_recovery_codes(&self, user_id: &str) -> Result<(), StoreError>;
+    fn find_mfa_policy(&self, owner: MfaOwner, owner_id: &str) -> Result<Option<MfaPolicy>, StoreError>;
+    /// Inserts or replaces a policy.
+    fn save_mfa_policy(&self, policy: &MfaPolicy) -> Result<(), StoreError>;
+    fn delete_mfa_policy(&self, owner: MfaOwner, owner_id: &str) -> Result<(), StoreError>;
+}
+
+/// Passkeys (WebAuthn credentials, issue 8) and the challenges already answered, so that no ceremony
+/// can be replayed.
+pub trait PasskeyStore: Send + Sync {
+    /// Stores a new passkey and makes its account full (a light account keeps its id and data), in one
+    /// transaction; `Conflict` if the credential id is already registered (to anyone).
+    fn create_passkey(&self, passkey: &StoredPasskey, now: i64) -> Result<(), StoreError>;
+    /// The passkey with this base64url credential id, whoever owns it.
+    fn find_passkey_by_credential(&self, credential_id: &str) -> Result<Option<StoredPasskey>, StoreError>;
+    /// A user's passkeys, oldest first (flagged ones included).
+    fn list_passkeys(&self, user_id: &str) -> Result<Vec<StoredPasskey>, StoreError>;
+    fn count_passkeys(&self, user_id: &str) -> Result<usize, StoreError>;
+    /// After a successful assertion: replaces the stored `Passkey` JSON (its counter and backup state)
+    /// and sets `last_used_at`; false if the passkey is gone or flagged meanwhile.
+    fn record_passkey_use(
+        &self,
+        id: &str,
+        passkey: &str,
+        backup_eligible: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Flags a passkey suspected cloned (its counter went backwards); it stays listed but no longer
+    /// signs in. False if it does not exist.
+    fn flag_passkey(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Renames one of the user's passkeys; false if the user has no passkey with this id.
+    fn rename_passkey(&self, user_id: &str, id: &str, name: &str) -> Result<bool, StoreError>;
+    /// Deletes one of the user's passkeys; false if the user has no passkey with this id.
+    fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool, StoreError>;
+    /// Records that a challenge was answered, kept until `expires_at`: true the first time, false if
+    /// it was already recorded (a replay). Atomic across replicas (a primary key).
+    fn use_webauthn_challenge(&self, challenge_hash: &str, expires_at: i64) -> Result<bool, StoreError>;
+}
+
 /// Everything the flows need, as one object in the application state.
 pub trait Store:
     ClientStore
@@ -394,6 +467,8 @@ pub trait Store:
     + ConsentDocumentStore
     + PreferenceStore
     + AccountStore
+    + FactorStore
+    + PasskeyStore
     + HealthCheck
 {
 }
@@ -415,6 +490,8 @@ impl<T> Store for T where
         + ConsentDocumentStore
         + PreferenceStore
         + AccountStore
+        + FactorStore
+        + PasskeyStore
         + HealthCheck
 {
 }

@@ -197,6 +197,17 @@ pub struct Session {
     /// Only the first factor is done and a second is due (issue 8): the session counts as signed in
     /// nowhere but on the second-factor page.
     pub pending_factor: bool,
+    /// "Keep me signed in" was chosen: the longer `sessions.remember_*` lifetimes apply and the cookie
+    /// value is rotated every `sessions.rotate_after`.
+    pub persistent: bool,
+    /// The last browser request seen with this session (written at most once a minute).
+    pub last_seen_at: i64,
+    /// A short summary of the browser's User-Agent ("Firefox on Linux"), for the sessions page.
+    pub user_agent: String,
+    /// The id hash this session had before its last rotation, valid for a short grace after `rotated_at`.
+    pub previous_id_hash: Option<String>,
+    /// When the cookie value was last replaced (the start of the session until then).
+    pub rotated_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -543,4 +554,63 @@ pub struct UserPreference {
     pub updated_at: i64,
     /// How the latest choice was made: `portal`, `unsubscribe_link` or `admin`.
     pub source: String,
+}
+
+/// An authenticator app (RFC 6238 TOTP) of one user. The secret is sealed (AEAD) by the flows; the
+/// store never sees it in the clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TotpFactor {
+    pub id: String,
+    pub user_id: String,
+    pub sealed_secret: String,
+    pub label: String,
+    /// False while enrolment waits for the first correct code.
+    pub confirmed: bool,
+    /// The last time step whose code was accepted (each code works once).
+    pub last_step: i64,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Who an MFA policy belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaOwner {
+    Client,
+    Organization,
+}
+text_enum!(MfaOwner { Client = "client", Organization = "organization" });
+
+/// A client's or organization's second-factor policy.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MfaPolicy {
+    #[serde(skip)]
+    pub owner: MfaOwner,
+    #[serde(skip)]
+    pub owner_id: String,
+    /// Every sign-in through this client (for this organization) needs two factors.
+    pub required: bool,
+    /// Second factors that count (`totp`, `passkey`, `recovery_code`); empty: all.
+    pub factors: Vec<String>,
+    /// Only a passkey sign-in is accepted (phishing-resistant).
+    pub passkey_only: bool,
+}
+
+/// A passkey (WebAuthn credential) registered to an account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPasskey {
+    /// Our id (random), used in the portal's forms.
+    pub id: String,
+    pub user_id: String,
+    /// The WebAuthn credential id, base64url: unique across all accounts.
+    pub credential_id: String,
+    /// The person's name for it ("Laptop", "YubiKey").
+    pub name: String,
+    /// The webauthn-rs `Passkey` as JSON: public key, signature counter, backup state. No secret.
+    pub passkey: String,
+    /// Backup eligible: a synced passkey (`swk`) rather than one bound to its device (`hwk`).
+    pub backup_eligible: bool,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// Set when its signature counter went backwards (a cloned authenticator): it no longer signs in.
+    pub flagged_at: Option<i64>,
 }

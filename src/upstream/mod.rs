@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-pub use spec::{AppleKey, ClaimMapping, Preset, UpstreamKind, UpstreamSpec};
+pub use spec::{AppleKey, ClaimMapping, Preset, UpstreamKind, UpstreamMfa, UpstreamSpec};
 
 use crate::config::FederationSettings;
 
@@ -84,6 +84,24 @@ pub struct UpstreamIdentity {
     pub locale: Option<String>,
     /// The upstream's own `amr` values, recorded for the audit trail.
     pub amr: Vec<String>,
+    /// The upstream's `acr`, if it sent one.
+    pub acr: Option<String>,
+}
+
+impl UpstreamIdentity {
+    /// Whether the upstream reports a multi-factor sign-in: `amr` with `mfa` (RFC 8176), or an `acr`
+    /// naming a multi-factor or phishing-resistant level (ours, OpenID EAP's `phr`/`phrh`, or the PAPE
+    /// multi-factor policy URI).
+    pub fn reports_mfa(&self) -> bool {
+        const MFA_ACRS: [&str; 5] = [
+            crate::protocol::acr::ACR_MFA,
+            crate::protocol::acr::ACR_PHR,
+            crate::protocol::acr::ACR_PHRH,
+            "http://schemas.openid.net/pape/policies/2007/06/multi-factor",
+            "http://schemas.openid.net/pape/policies/2007/06/phishing-resistant",
+        ];
+        self.amr.iter().any(|m| m == "mfa") || self.acr.as_deref().is_some_and(|a| MFA_ACRS.contains(&a))
+    }
 }
 
 /// Why a sign-in at an upstream failed. Never carries tokens or secrets.

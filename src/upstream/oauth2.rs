@@ -101,6 +101,7 @@ fn map_claims(conn: &Connection, doc: &serde_json::Value) -> Result<UpstreamIden
         name: field(&m.name, "name").or_else(|| json_string(doc, "login")),
         picture: field(&m.picture, "picture"),
         amr: Vec::new(),
+        acr: None,
         ..Default::default()
     })
 }

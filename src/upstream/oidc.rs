@@ -386,6 +386,7 @@ fn identity_from(claims: &serde_json::Value) -> Result<UpstreamIdentity, Upstrea
         picture: json_string(claims, "picture"),
         locale: json_string(claims, "locale"),
         amr,
+        acr: json_string(claims, "acr"),
     })
 }
 

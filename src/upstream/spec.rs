@@ -46,6 +46,20 @@ pub struct AppleKey {
     pub private_key: SecretString,
 }
 
+/// What an upstream sign-in means for multi-factor authentication (issue 8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamMfa {
+    /// The upstream sign-in is one factor, whatever the upstream says (`amr` `fed`).
+    #[default]
+    Ignore,
+    /// An upstream sign-in the upstream reports as multi-factor (its `amr` has `mfa`, or its `acr` is
+    /// a multi-factor level) counts as multi-factor here (`amr` `fed mfa`).
+    Trust,
+    /// Every sign-in through this connection also needs a second factor of Gatehouse's own.
+    RequireLocal,
+}
+
 /// One upstream connection.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +98,10 @@ pub struct UpstreamSpec {
     pub claims: ClaimMapping,
     #[serde(default)]
     pub apple: Option<AppleKey>,
+    /// Whether the upstream's multi-factor sign-ins count here (`trust`), or a local second factor is
+    /// always required (`require_local`). Default `ignore`.
+    #[serde(default)]
+    pub mfa: UpstreamMfa,
 }
 
 fn empty_secret() -> SecretString {

@@ -56,7 +56,8 @@ pub async fn reauth(state: web::Data<AppState>, req: HttpRequest) -> Result<Http
     let csrf = state.provider.sealer.csrf_token(&cookies.browser.binding_id);
     let p = state.provider.clone();
     let upstreams = blocking(move || Ok(upstream_buttons(&p))).await?;
-    let mut response = sign_in_page(csrf, upstreams, &return_to);
+    let passkey = super::passkeys::login_fields(&state, &cookies.browser);
+    let mut response = sign_in_page(csrf, upstreams, &return_to, passkey);
     with_binding(&state, &cookies, &mut response)?;
     Ok(response)
 }
@@ -83,13 +84,14 @@ pub async fn sign_in(
         &email.trim().to_lowercase(),
     )?;
     let password = params.get("password").unwrap_or_default().to_string();
+    let remember = super::login::remember(&params);
     let (p, browser, origin) = (
         state.provider.clone(),
         cookies.browser.clone(),
         state.origin(&req),
     );
     let outcome = blocking(move || {
-        let session = account::sign_in(&p, &email, &password, &browser, &origin)?;
+        let session = account::sign_in(&p, &email, &password, remember, &browser, &origin)?;
         let buttons = if session.is_none() {
             upstream_buttons(&p)
         } else {
@@ -101,15 +103,22 @@ pub async fn sign_in(
     // Only a page of ours may be returned to (the portal's pages, an invitation): never an open redirect.
     let return_to = params.get("return_to").filter(|t| is_safe_return_to(t));
     match outcome {
-        (Some(session_id), _) => {
-            let mut response = see_other(return_to.unwrap_or("/account")).finish();
+        (Some(signed_in), _) => {
+            let to = return_to.unwrap_or("/account");
+            let mut response = if signed_in.pending_factor {
+                see_other(&second_factor_url(to)).finish()
+            } else {
+                see_other(to).finish()
+            };
+            let persistent = remember && !signed_in.pending_factor;
             response
-                .add_cookie(&state.session_cookie(session_id, false))
+                .add_cookie(&state.session_cookie(signed_in.session_id, persistent))
                 .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
             Ok(response)
         }
         (None, upstreams) => {
             state.metrics.sign_in_failed();
+            let (passkey_options, passkey_state) = super::passkeys::login_fields(&state, &cookies.browser);
             Ok(render(
                 StatusCode::UNAUTHORIZED,
                 &AccountLoginPage {
@@ -117,6 +126,8 @@ pub async fn sign_in(
                     upstreams,
                     error: Some("The email address or password is not correct.".into()),
                     return_to: return_to.map(str::to_string),
+                    passkey_options,
+                    passkey_state,
                 },
             ))
         }
@@ -160,4 +171,10 @@ pub async fn unlink(
     );
     blocking(move || account::unlink(&p, &connection, &subject, &browser, &origin)).await?;
     Ok(see_other("/account").finish())
+}
+
+/// The second-factor page, coming back to `return_to` (an account page) afterwards.
+pub fn second_factor_url(return_to: &str) -> String {
+    let encoded = percent_encoding::utf8_percent_encode(return_to, percent_encoding::NON_ALPHANUMERIC);
+    format!("/login/mfa?return_to={encoded}")
 }

@@ -37,12 +37,17 @@ pub enum Op {
     DeleteUser,
     ListSessions,
     RevokeSessions,
+    RevokeSession,
     ListClients,
     CreateClient,
     GetClient,
     DeleteClient,
     GetClientPolicy,
     UpdateClientPolicy,
+    GetClientMfa,
+    UpdateClientMfa,
+    GetOrganizationMfa,
+    UpdateOrganizationMfa,
     AuditLog,
     AddDomain,
     RemoveDomain,
@@ -229,6 +234,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         paginated: false,
     },
     Endpoint {
+        op: Op::RevokeSession,
+        method: "delete",
+        path: "/users/{user}/sessions/{session}",
+        summary: "End one session of a user, by the id the list gave (operators)",
+        body: None,
+        success: 204,
+        paginated: false,
+    },
+    Endpoint {
         op: Op::ListClients,
         method: "get",
         path: "/clients",
@@ -270,6 +284,42 @@ pub const ENDPOINTS: &[Endpoint] = &[
         path: "/clients/{client}/policy",
         summary: "Change the client's policy; omitted settings stay as they are (operators)",
         body: Some(client_policy_schema),
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::GetClientMfa,
+        method: "get",
+        path: "/clients/{client}/mfa",
+        summary: "The client's sign-in strength: MFA required, second factors that count, passkeys only (operators)",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::UpdateClientMfa,
+        method: "patch",
+        path: "/clients/{client}/mfa",
+        summary: "Change the client's MFA policy; omitted settings stay as they are (operators)",
+        body: Some(mfa_policy_schema),
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::GetOrganizationMfa,
+        method: "get",
+        path: "/organizations/{org}/mfa",
+        summary: "The organization's MFA policy for its members' sign-ins",
+        body: None,
+        success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::UpdateOrganizationMfa,
+        method: "patch",
+        path: "/organizations/{org}/mfa",
+        summary: "Change the organization's MFA policy; omitted settings stay as they are",
+        body: Some(mfa_policy_schema),
         success: 200,
         paginated: false,
     },
@@ -509,6 +559,14 @@ fn client_policy_schema() -> Value {
         "region": { "type": "string", "description": "EU, DE, US-CA…; empty clears it" } } })
 }
 
+fn mfa_policy_schema() -> Value {
+    json!({ "type": "object", "additionalProperties": false, "properties": {
+        "required": { "type": "boolean", "description": "every sign-in needs two factors" },
+        "factors": { "type": "array", "items": { "type": "string", "enum": crate::flows::mfa::FACTORS },
+            "description": "second factors that count; empty: all" },
+        "passkey_only": { "type": "boolean", "description": "only a passkey sign-in (phishing-resistant)" } } })
+}
+
 fn organization_schema() -> Value {
     json!({ "type": "object", "additionalProperties": false, "required": ["slug", "name"], "properties": {
         "slug": { "type": "string", "pattern": "^[a-z0-9][a-z0-9-]{1,62}$" },
@@ -563,12 +621,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
             Op::DeleteUser => route.to(delete_user),
             Op::ListSessions => route.to(list_sessions),
             Op::RevokeSessions => route.to(revoke_sessions),
+            Op::RevokeSession => route.to(revoke_session),
             Op::ListClients => route.to(list_clients),
             Op::CreateClient => route.to(create_client),
             Op::GetClient => route.to(get_client),
             Op::DeleteClient => route.to(delete_client),
             Op::GetClientPolicy => route.to(get_client_policy),
             Op::UpdateClientPolicy => route.to(update_client_policy),
+            Op::GetClientMfa => route.to(get_client_mfa),
+            Op::UpdateClientMfa => route.to(update_client_mfa),
+            Op::GetOrganizationMfa => route.to(get_organization_mfa),
+            Op::UpdateOrganizationMfa => route.to(update_organization_mfa),
             Op::AuditLog => route.to(audit_log),
             Op::AddDomain => route.to(add_domain),
             Op::RemoveDomain => route.to(remove_domain),
@@ -1011,6 +1074,19 @@ async fn revoke_sessions(
     Ok(HttpResponse::NoContent().finish())
 }
 
+async fn revoke_session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Problem> {
+    let (user, session) = path.into_inner();
+    call(&state, &req, move |p, c| {
+        api::revoke_session(p, c, &user, &session)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 async fn list_clients(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Problem> {
     let q = list_query(&req)?;
     let page = call(&state, &req, move |p, c| {
@@ -1071,6 +1147,54 @@ async fn update_client_policy(
     let id = path.into_inner();
     let policy = call_json(&state, &req, payload, move |p, c, change| {
         api::update_client_policy(p, c, &id, change)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &policy))
+}
+
+async fn get_client_mfa(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    let policy = call(&state, &req, move |p, c| api::get_client_mfa(p, c, &id)).await?;
+    Ok(json_response(StatusCode::OK, &policy))
+}
+
+async fn update_client_mfa(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    let policy = call_json(&state, &req, payload, move |p, c, change| {
+        api::update_client_mfa(p, c, &id, change)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &policy))
+}
+
+async fn get_organization_mfa(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let org = path.into_inner();
+    let policy = call(&state, &req, move |p, c| api::get_organization_mfa(p, c, &org)).await?;
+    Ok(json_response(StatusCode::OK, &policy))
+}
+
+async fn update_organization_mfa(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    let org = path.into_inner();
+    let policy = call_json(&state, &req, payload, move |p, c, change| {
+        api::update_organization_mfa(p, c, &org, change)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &policy))

@@ -60,6 +60,11 @@ pub fn respond(state: &AppState, cookies: &BrowserCookies, next: Next) -> HttpRe
             cookies.apply(state, &mut response);
             response.finish()
         }
+        Next::SecondFactor(id) => {
+            let mut response = see_other(&format!("/login/mfa?req={id}"));
+            cookies.apply(state, &mut response);
+            response.finish()
+        }
         Next::Consent(id) => {
             let mut response = see_other(&format!("/consent?req={id}"));
             cookies.apply(state, &mut response);

@@ -3,7 +3,7 @@
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use super::AppState;
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
@@ -71,9 +71,16 @@ impl BrowserCookies {
             .map(|c| c.value().to_string())
             .filter(|v| v.len() >= 32);
         let new_binding = existing.is_none();
-        let session_id = req
-            .cookie(&state.cookie_name("session"))
-            .map(|c| c.value().to_string());
+        // A value rotated for this very request (see `session_refresh`) replaces the one it carried.
+        let rotated = req
+            .extensions()
+            .get::<super::session_refresh::RotatedSession>()
+            .map(|r| r.0.clone());
+        let session_id = rotated.or_else(|| {
+            req.cookie(&state.cookie_name("session"))
+                .map(|c| c.value().to_string())
+                .filter(|v| !v.is_empty())
+        });
         Self {
             browser: Browser {
                 binding_id: existing.unwrap_or_else(random_token),
@@ -172,14 +179,13 @@ impl AppState {
         cookie
     }
 
-    /// `persistent`: "keep me signed in" was chosen for this session.
+    /// `persistent`: "keep me signed in" was chosen for this session, and the cookie outlives the
+    /// browser (Max-Age = `sessions.remember_ttl`). Otherwise it is a browser-session cookie (no
+    /// Max-Age): closing the browser signs out, and the server ends it after `sessions.ttl` anyway.
     pub fn session_cookie(&self, session_id: String, persistent: bool) -> Cookie<'static> {
-        let _ = persistent;
-        self.cookie(
-            "session",
-            session_id,
-            Some(self.provider.settings.sessions.ttl as i64),
-        )
+        let max_age = persistent
+            .then(|| i64::try_from(self.provider.settings.sessions.remember_ttl).unwrap_or(i64::MAX));
+        self.cookie("session", session_id, max_age)
     }
 
     pub fn expired_session_cookie(&self) -> Cookie<'static> {

@@ -9,11 +9,17 @@ use super::errors::PageError;
 use super::extract::see_other;
 use super::extract::{BrowserCookies, blocking, params};
 use super::pages::{LoginPage, ok, render};
+use crate::flows::authorize::Next;
 use crate::flows::federation::{self, Purpose};
 use crate::flows::login::{self, Identified, LoginOutcome};
 use crate::flows::{FlowError, browser::Browser};
 use crate::protocol::params::Params;
 use crate::rate_limit::LimitedAction;
+
+/// "Keep me signed in" was ticked.
+pub fn remember(params: &Params) -> bool {
+    params.get("remember").is_some_and(|v| !v.is_empty())
+}
 
 /// The pending request id and a valid CSRF token, or the error page.
 pub fn checked_form(
@@ -35,6 +41,7 @@ pub async fn show_login(state: web::Data<AppState>, req: HttpRequest) -> Result<
         .to_string();
     let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
     let view = blocking(move || login::show(&p, &id, &browser)).await?;
+    let (passkey_options, passkey_state) = super::passkeys::login_fields(&state, &cookies.browser);
     Ok(ok(&LoginPage {
         csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
         req: req_id,
@@ -44,6 +51,8 @@ pub async fn show_login(state: web::Data<AppState>, req: HttpRequest) -> Result<
         upstreams: view.upstreams,
         identifier_first: view.identifier_first,
         sign_up: view.sign_up,
+        passkey_options,
+        passkey_state,
     }))
 }
 
@@ -64,11 +73,15 @@ pub async fn submit_login(
         &email.trim().to_lowercase(),
     )?;
     let password = params.get("password").unwrap_or_default().to_string();
+    let remember = remember(&params);
     let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
     let origin = state.origin(&req);
-    let outcome = blocking(move || login::submit(&p, &id, &email, &password, &browser, &origin)).await?;
+    let outcome =
+        blocking(move || login::submit(&p, &id, &email, &password, remember, &browser, &origin)).await?;
     match outcome {
         LoginOutcome::SignedIn { session_id, next } => {
+            // A session waiting for its second factor lives minutes: never a persistent cookie.
+            let persistent = remember && !matches!(next, Next::SecondFactor(_));
             let signed_in = BrowserCookies {
                 browser: Browser {
                     session_id: Some(session_id.clone()),
@@ -78,12 +91,13 @@ pub async fn submit_login(
             };
             let mut response = respond(&state, &signed_in, next);
             response
-                .add_cookie(&state.session_cookie(session_id, false))
+                .add_cookie(&state.session_cookie(session_id, persistent))
                 .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
             Ok(response)
         }
         LoginOutcome::Failed(view) => {
             state.metrics.sign_in_failed();
+            let (passkey_options, passkey_state) = super::passkeys::login_fields(&state, &cookies.browser);
             Ok(render(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {
@@ -95,6 +109,8 @@ pub async fn submit_login(
                     upstreams: view.upstreams,
                     identifier_first: false,
                     sign_up: view.sign_up,
+                    passkey_options,
+                    passkey_state,
                 },
             ))
         }
@@ -121,16 +137,21 @@ pub async fn identify(
     );
     match blocking(move || login::identify(&p, &id, &email, &browser, &origin)).await? {
         Identified::Upstream(url) => Ok(see_other(&url).finish()),
-        Identified::Password(view) => Ok(ok(&LoginPage {
-            csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
-            req: req_id,
-            client_name: view.client_name,
-            login_hint: view.login_hint,
-            error: None,
-            upstreams: view.upstreams,
-            identifier_first: false,
-            sign_up: view.sign_up,
-        })),
+        Identified::Password(view) => {
+            let (passkey_options, passkey_state) = super::passkeys::login_fields(&state, &cookies.browser);
+            Ok(ok(&LoginPage {
+                csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
+                req: req_id,
+                client_name: view.client_name,
+                login_hint: view.login_hint,
+                error: None,
+                upstreams: view.upstreams,
+                identifier_first: false,
+                sign_up: view.sign_up,
+                passkey_options,
+                passkey_state,
+            }))
+        }
     }
 }
 

@@ -16,11 +16,15 @@ mod federation;
 mod health;
 mod login;
 mod logout;
+mod mfa;
 mod observe;
 mod organization;
 pub mod pages;
+mod passkeys;
 mod portal;
 mod profiling;
+mod qr;
+mod session_refresh;
 mod token;
 mod userinfo;
 
@@ -90,6 +94,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .post(login::submit_login),
     )
     .route("/login/identify", web::post().to(login::identify))
+    .route("/login/mfa", web::get().to(mfa::show))
+    .route("/login/mfa", web::post().to(mfa::submit))
+    .route("/login/mfa/passkey", web::post().to(mfa::passkey))
+    .route(
+        "/login/mfa/passkey/register",
+        web::post().to(mfa::register_passkey),
+    )
+    .route("/login/mfa/totp/start", web::post().to(mfa::start_totp))
+    .route("/login/mfa/totp", web::post().to(mfa::confirm_totp))
+    .route("/login/mfa/continue", web::get().to(mfa::resume))
+    .route("/login/mfa/continue", web::post().to(mfa::resume))
     .service(
         web::resource("/signup")
             .get(email_code::show_sign_up)
@@ -110,6 +125,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             .get(profiling::show)
             .post(profiling::submit),
     )
+    .route("/login/passkey", web::post().to(passkeys::sign_in))
     .route("/login/upstream", web::post().to(login::upstream))
     .service(
         web::resource("/login/link")
@@ -124,9 +140,30 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
     .route("/account", web::get().to(account::show))
     .route("/account/login", web::post().to(account::sign_in))
+    .route(
+        "/account/login/passkey",
+        web::post().to(passkeys::account_sign_in),
+    )
     .route("/account/upstream", web::post().to(account::upstream))
     .route("/account/unlink", web::post().to(account::unlink))
     .route("/account/reauth", web::get().to(account::reauth))
+    .route("/account/security", web::get().to(portal::security::show))
+    .route(
+        "/account/security/totp/start",
+        web::post().to(portal::security::start_totp),
+    )
+    .route(
+        "/account/security/totp",
+        web::post().to(portal::security::confirm_totp),
+    )
+    .route(
+        "/account/security/totp/remove",
+        web::post().to(portal::security::remove_totp),
+    )
+    .route(
+        "/account/security/recovery-codes",
+        web::post().to(portal::security::recovery_codes),
+    )
     .service(
         web::resource("/account/profile")
             .get(portal::profile::show)
@@ -141,6 +178,19 @@ pub fn configure(cfg: &mut ServiceConfig) {
         web::resource("/account/preferences")
             .get(portal::preferences::show)
             .post(portal::preferences::save),
+    )
+    .service(
+        web::resource("/account/passkeys")
+            .get(portal::passkeys::show)
+            .post(portal::passkeys::add),
+    )
+    .route(
+        "/account/passkeys/rename",
+        web::post().to(portal::passkeys::rename),
+    )
+    .route(
+        "/account/passkeys/remove",
+        web::post().to(portal::passkeys::remove),
     )
     .route("/account/sessions", web::get().to(portal::sessions::show))
     .route("/account/sessions/end", web::post().to(portal::sessions::end))
@@ -224,7 +274,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(health::metrics))
     .route("/static/gatehouse.css", web::get().to(assets::stylesheet))
-    .route("/static/form_post.js", web::get().to(assets::form_post_script));
+    .route("/static/form_post.js", web::get().to(assets::form_post_script))
+    .route("/static/passkeys.js", web::get().to(assets::passkeys_script));
 }
 
 /// HSTS (RFC 6797) for an https issuer: browsers use only https for the next year, subdomains included.
@@ -260,6 +311,8 @@ pub fn app(
         .app_data(state)
         .app_data(web::PayloadConfig::new(256 * 1024))
         .configure(configure)
+        // Innermost: browser requests with a session cookie (idle timeout, activity, rotation).
+        .wrap(from_fn(session_refresh::refresh))
         .wrap(default_headers(hsts))
         .wrap_fn(observe::observe)
 }

@@ -30,6 +30,10 @@ pub struct LoginPage {
     pub identifier_first: bool,
     /// The client offers light sign-up (`prompt=create`): link to it.
     pub sign_up: bool,
+    /// The passkey ceremony (`web::passkeys::login_fields`): options JSON and sealed state; both empty
+    /// when passkeys are not available.
+    pub passkey_options: String,
+    pub passkey_state: String,
 }
 
 #[derive(Template)]
@@ -91,6 +95,9 @@ pub struct AccountLoginPage {
     pub error: Option<String>,
     /// The portal page to come back to after signing in (checked by `flows::portal::is_safe_return_to`).
     pub return_to: Option<String>,
+    /// As on `LoginPage`: the passkey ceremony, empty when passkeys are not available.
+    pub passkey_options: String,
+    pub passkey_state: String,
 }
 
 #[derive(Template)]
@@ -323,6 +330,11 @@ pub struct SessionItem {
     pub signed_in: String,
     pub expires: String,
     pub is_current: bool,
+    /// "Firefox on Linux", or "Unknown device".
+    pub device: String,
+    /// "Kept signed in" was chosen.
+    pub persistent: bool,
+    pub last_active: String,
 }
 
 #[derive(Template)]
@@ -441,4 +453,94 @@ pub struct ProfileCompletePage {
     pub client_name: String,
     pub inputs: Vec<crate::flows::profiling::Input>,
     pub has_errors: bool,
+}
+
+/// One passkey on the portal's passkeys page.
+pub struct PasskeyItem {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    pub last_used: Option<String>,
+    /// Backup eligible: synced between the person's devices (`swk`), else bound to one device (`hwk`).
+    pub synced: bool,
+    /// Refused at sign-in since its counter went backwards (a suspected copy).
+    pub flagged: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal_passkeys.html")]
+pub struct PortalPasskeysPage {
+    pub chrome: PortalChrome,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub passkeys: Vec<PasskeyItem>,
+    /// The registration ceremony (options JSON, sealed state) when a passkey may be added now.
+    pub registration: Option<(String, String)>,
+    /// Adding or removing needs a fresh sign-in first.
+    pub needs_recent_sign_in: bool,
+    /// Passkeys are configured on this server.
+    pub available: bool,
+}
+
+/// The second-factor page (issue 8). `req` or `return_to` says where it continues.
+#[derive(Template)]
+#[template(path = "mfa.html")]
+pub struct SecondFactorPage {
+    pub csrf: String,
+    pub req: Option<String>,
+    pub return_to: Option<String>,
+    pub client_name: Option<String>,
+    pub error: Option<String>,
+    pub totp: bool,
+    pub recovery_code: bool,
+    /// A passkey assertion: (options JSON, sealed state).
+    pub passkey: Option<(String, String)>,
+    pub enrol_totp: bool,
+    /// A passkey registration: (options JSON, sealed state).
+    pub enrol_passkey: Option<(String, String)>,
+    pub passkey_required: bool,
+}
+
+/// Authenticator-app enrolment: the QR code (inline SVG, rendered by us) and the key to type.
+#[derive(Template)]
+#[template(path = "totp_setup.html")]
+pub struct TotpSetupPage {
+    pub csrf: String,
+    pub req: Option<String>,
+    pub return_to: Option<String>,
+    /// Where the confirmation form posts.
+    pub action: &'static str,
+    pub enrolment: String,
+    pub qr_svg: String,
+    pub secret: String,
+    pub error: Option<String>,
+}
+
+/// New recovery codes, shown once.
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub csrf: String,
+    pub req: Option<String>,
+    pub return_to: Option<String>,
+    pub codes: Vec<String>,
+    pub continue_to: String,
+    /// The continue form is a POST (with CSRF) rather than a link.
+    pub continue_post: bool,
+}
+
+/// The account's two-step verification page (`/account/security`).
+#[derive(Template)]
+#[template(path = "portal_security.html")]
+pub struct PortalSecurityPage {
+    pub chrome: PortalChrome,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub totp: bool,
+    pub passkeys: usize,
+    pub recovery_codes: usize,
+    pub recent: bool,
+    pub may_remove: bool,
 }

@@ -251,6 +251,7 @@ impl FakeUpstream {
             allow_private_network: true,
             claims: ClaimMapping::default(),
             apple: None,
+            mfa: Default::default(),
         }
     }
 

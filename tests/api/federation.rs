@@ -45,6 +45,7 @@ pub async fn federation(backend: Backend, adjust: impl FnOnce(&mut UpstreamSpec)
         allow_private_network: true,
         claims: Default::default(),
         apple: None,
+        mfa: Default::default(),
     };
     adjust(&mut spec);
     let down = spawn_app_with(backend, move |s| s.upstreams.push(spec)).await;

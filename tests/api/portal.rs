@@ -139,6 +139,11 @@ fn signed_in_since<'a>(app: &'a TestApp, user: &User, age: i64) -> Device<'a> {
             created_at: now - age,
             expires_at: now + 3600,
             pending_factor: false,
+            persistent: false,
+            last_seen_at: now,
+            user_agent: String::new(),
+            previous_id_hash: None,
+            rotated_at: now - age,
         })
         .expect("session stored");
     let jar = Arc::new(reqwest::cookie::Jar::default());

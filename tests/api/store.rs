@@ -215,6 +215,11 @@ db_test!(
             created_at: 1,
             expires_at,
             pending_factor: false,
+            persistent: false,
+            last_seen_at: 1,
+            user_agent: String::new(),
+            previous_id_hash: None,
+            rotated_at: 1,
         };
         store.create_session(&session("old", 100)).unwrap();
         store.create_session(&session("live", 1_000_000)).unwrap();

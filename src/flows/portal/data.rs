@@ -69,6 +69,15 @@ pub fn export_with(
         .into_iter()
         .map(|(client_id, scopes, at)| json!({ "client_id": client_id, "scopes": scopes, "granted_at": at }))
         .collect();
+    // Passkeys: names and dates, never the public key material or counters.
+    let passkeys: Vec<Value> = store
+        .list_passkeys(&user.id)?
+        .into_iter()
+        .map(|k| {
+            json!({ "name": k.name, "created_at": k.created_at, "last_used_at": k.last_used_at,
+                    "synced": k.backup_eligible, "flagged_at": k.flagged_at })
+        })
+        .collect();
     let document = json!({
         "format": FORMAT,
         "exported_at": now(),
@@ -79,6 +88,7 @@ pub fn export_with(
         "app_access": app_access,
         "preferences": store.list_preferences(&user.id)?,
         "sessions": sessions,
+        "passkeys": passkeys,
         "audit_events": audit_events,
     });
     let event = AuditEvent::new(kind::DATA_EXPORTED, Outcome::Success, now())

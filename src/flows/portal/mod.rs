@@ -5,9 +5,11 @@
 pub mod api;
 pub mod data;
 pub mod deletion;
+pub mod passkeys;
 pub mod password;
 pub mod preferences;
 pub mod profile;
+pub mod security;
 pub mod sessions;
 pub mod unsubscribe;
 
@@ -24,6 +26,8 @@ use crate::audit::{AuditEvent, Origin, Outcome};
 pub const PAGES: &[&str] = &[
     "profile",
     "password",
+    "passkeys",
+    "security",
     "preferences",
     "consents",
     "sessions",

@@ -25,6 +25,43 @@ pub struct SessionLine {
     pub provider: Option<String>,
     /// The session of the browser looking at the page.
     pub is_current: bool,
+    /// "Keep me signed in" was chosen (otherwise it lasts until the browser closes).
+    pub persistent: bool,
+    /// The last browser request seen (to the minute).
+    pub last_seen_at: i64,
+    /// "Firefox on Linux", or empty when the browser said nothing recognisable.
+    pub device: String,
+    /// How the person signed in, in words for a sentence ("password", "authenticator app",
+    /// "upstream github").
+    pub method_words: Vec<String>,
+}
+
+/// RFC 8176 method references in words for a sentence ("password", "passkey", "authenticator app",
+/// "email code", "upstream <idp>"). `mfa` says nothing the other words do not, so it is left out.
+pub fn method_words(amr: &str, idp: Option<&str>) -> Vec<String> {
+    let upstream = || match idp {
+        Some(idp) => format!("upstream {idp}"),
+        None => "upstream sign-in".to_string(),
+    };
+    let mut words: Vec<String> = amr
+        .split_whitespace()
+        .filter(|m| *m != "mfa")
+        .map(|m| match m {
+            "pwd" => "password".to_string(),
+            "hwk" | "swk" => "passkey".to_string(),
+            "otp" => "authenticator app".to_string(),
+            "email" => "email code".to_string(),
+            "fed" => upstream(),
+            "sms" => "text message code".to_string(),
+            "pin" => "PIN".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    words.dedup();
+    if idp.is_some() && !amr.split_whitespace().any(|m| m == "fed") {
+        words.push(upstream());
+    }
+    words
 }
 
 /// RFC 8176 authentication method references, in words.
@@ -57,12 +94,15 @@ fn open_reference(p: &Provider, browser: &Browser, reference: &str) -> Option<St
     String::from_utf8(p.sealer.open(&sealed, &aad(browser))?).ok()
 }
 
-/// The person's live sessions: this browser's first, then the newest first.
+/// The person's live sessions: this browser's first, then the newest first. Sessions still waiting
+/// for their second factor and idle ones are not sign-ins yet, or any more, and are left out.
 pub fn list(p: &Provider, s: &SignedIn, browser: &Browser) -> Result<Vec<SessionLine>, FlowError> {
+    let at = now();
     let mut lines: Vec<SessionLine> = p
         .store
-        .list_sessions(&s.user.id, now())?
+        .list_sessions(&s.user.id, at)?
         .into_iter()
+        .filter(|session| crate::flows::browser::is_listed(&p.settings.sessions, session, at))
         .map(|session| SessionLine {
             reference: reference(p, browser, &session.id_hash),
             is_current: session.id_hash == s.session.id_hash,
@@ -70,6 +110,10 @@ pub fn list(p: &Provider, s: &SignedIn, browser: &Browser) -> Result<Vec<Session
             auth_time: session.auth_time,
             expires_at: session.expires_at,
             methods: session.amr.split_whitespace().map(method_name).collect(),
+            method_words: method_words(&session.amr, session.idp.as_deref()),
+            persistent: session.persistent,
+            last_seen_at: session.last_seen_at,
+            device: session.user_agent,
             provider: session.idp,
         })
         .collect();
@@ -128,4 +172,22 @@ pub fn end_others(p: &Provider, s: &SignedIn, origin: &Origin) -> Result<usize, 
         p.store.delete_session(id_hash)?;
     }
     Ok(others.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::method_words;
+
+    #[test]
+    fn methods_are_named_in_words() {
+        assert_eq!(method_words("pwd", None), ["password"]);
+        assert_eq!(
+            method_words("otp mfa pwd", None),
+            ["authenticator app", "password"]
+        );
+        assert_eq!(method_words("hwk mfa pwd", None), ["passkey", "password"]);
+        assert_eq!(method_words("email", None), ["email code"]);
+        assert_eq!(method_words("fed", Some("github")), ["upstream github"]);
+        assert_eq!(method_words("pwd", Some("corp")), ["password", "upstream corp"]);
+    }
 }

@@ -159,6 +159,11 @@ pub struct SessionRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub pending_factor: bool,
+    pub persistent: bool,
+    pub last_seen_at: i64,
+    pub user_agent: String,
+    pub previous_id_hash: Option<String>,
+    pub rotated_at: i64,
 }
 
 impl From<&Session> for SessionRow {
@@ -171,6 +176,11 @@ impl From<&Session> for SessionRow {
             created_at: s.created_at,
             expires_at: s.expires_at,
             pending_factor: s.pending_factor,
+            persistent: s.persistent,
+            last_seen_at: s.last_seen_at,
+            user_agent: s.user_agent.clone(),
+            previous_id_hash: s.previous_id_hash.clone(),
+            rotated_at: s.rotated_at,
         }
     }
 }
@@ -186,6 +196,11 @@ impl From<SessionRow> for Session {
             created_at: r.created_at,
             expires_at: r.expires_at,
             pending_factor: r.pending_factor,
+            persistent: r.persistent,
+            last_seen_at: r.last_seen_at,
+            user_agent: r.user_agent,
+            previous_id_hash: r.previous_id_hash,
+            rotated_at: r.rotated_at,
         }
     }
 }

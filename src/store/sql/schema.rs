@@ -69,6 +69,11 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         pending_factor -> Bool,
+        persistent -> Bool,
+        last_seen_at -> BigInt,
+        user_agent -> Text,
+        previous_id_hash -> Nullable<Text>,
+        rotated_at -> BigInt,
     }
 }
 
@@ -368,5 +373,26 @@ diesel::table! {
         subscribed -> Bool,
         updated_at -> BigInt,
         source -> Text,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        passkey -> Text,
+        backup_eligible -> Bool,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        flagged_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    used_webauthn_challenges (challenge_hash) {
+        challenge_hash -> Text,
+        expires_at -> BigInt,
     }
 }

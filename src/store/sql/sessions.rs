@@ -46,6 +46,43 @@ impl SessionStore for SqlStore {
                 .execute(&mut *self.conn()?)?,
         )
     }
+
+    fn find_rotated_session(&self, previous_hash: &str, now: i64) -> Result<Option<Session>, StoreError> {
+        let row = sessions::table
+            .filter(sessions::previous_id_hash.eq(previous_hash))
+            .filter(sessions::expires_at.gt(now))
+            .select(SessionRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()?;
+        Ok(row.map(Session::from))
+    }
+
+    fn touch_session(&self, id_hash: &str, at: i64) -> Result<(), StoreError> {
+        diesel::update(sessions::table.find(id_hash))
+            .set(sessions::last_seen_at.eq(at))
+            .execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+
+    fn rotate_session(&self, id_hash: &str, new_id_hash: &str, at: i64) -> Result<bool, StoreError> {
+        // One statement: of two requests rotating at once, only the first finds the old hash.
+        let changed = diesel::update(sessions::table.find(id_hash))
+            .set((
+                sessions::id_hash.eq(new_id_hash),
+                sessions::previous_id_hash.eq(Some(id_hash)),
+                sessions::rotated_at.eq(at),
+                sessions::last_seen_at.eq(at),
+            ))
+            .execute(&mut *self.conn()?)?;
+        Ok(changed == 1)
+    }
+
+    fn set_session_user_agent(&self, id_hash: &str, user_agent: &str) -> Result<(), StoreError> {
+        diesel::update(sessions::table.find(id_hash))
+            .set(sessions::user_agent.eq(user_agent))
+            .execute(&mut *self.conn()?)?;
+        Ok(())
+    }
 }
 
 impl AuthRequestStore for SqlStore {

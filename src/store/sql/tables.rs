@@ -220,6 +220,7 @@ impl HealthCheck for SqlStore {
             diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.le(now)))
                 .execute(conn)?;
         removed += super::federation::purge_expired(conn, now)?;
+        removed += super::passkeys::purge_used_challenges(conn, now)?;
         removed += diesel::delete(
             super::schema::email_codes::table.filter(super::schema::email_codes::expires_at.le(now)),
         )

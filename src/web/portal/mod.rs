@@ -5,9 +5,11 @@
 
 pub mod data;
 pub mod delete;
+pub mod passkeys;
 pub mod password;
 pub mod preferences;
 pub mod profile;
+pub mod security;
 pub mod sessions;
 pub mod unsubscribe;
 
@@ -18,7 +20,7 @@ use super::errors::PageError;
 use super::extract::{BrowserCookies, blocking, params, see_other};
 use super::pages::{AccountLoginPage, ok};
 use crate::audit::Origin;
-use crate::flows::browser::{Browser, SignedIn};
+use crate::flows::browser::{Browser, SignedIn, any_session};
 use crate::flows::login::upstream_buttons;
 use crate::flows::{FlowError, Provider, portal};
 use crate::protocol::params::Params;
@@ -42,24 +44,40 @@ where
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());
     let loaded = blocking(move || match portal::person(&p, &browser)? {
         Some(s) => load(&p, &browser, s).map(Ok),
-        None => Ok(Err(upstream_buttons(&p))),
+        // Signed in by a first factor, the second still due: finish that first, then come back.
+        None if any_session(&p, &browser)?.is_some_and(|s| s.session.pending_factor) => Ok(Err(None)),
+        None => Ok(Err(Some(upstream_buttons(&p)))),
     })
     .await?;
     let mut response = match loaded {
         Ok(view) => render(view, csrf),
-        Err(upstreams) => sign_in_page(csrf, upstreams, path),
+        Err(None) => see_other(&super::account::second_factor_url(path)).finish(),
+        Err(Some(upstreams)) => sign_in_page(
+            csrf,
+            upstreams,
+            path,
+            super::passkeys::login_fields(state, &cookies.browser),
+        ),
     };
     with_binding(state, &cookies, &mut response)?;
     Ok(response)
 }
 
 /// The account sign-in page that continues at `return_to`.
-pub fn sign_in_page(csrf: String, upstreams: Vec<(String, String)>, return_to: &str) -> HttpResponse {
+/// `passkey`: the passkey ceremony's options and sealed state (`web::passkeys::login_fields`).
+pub fn sign_in_page(
+    csrf: String,
+    upstreams: Vec<(String, String)>,
+    return_to: &str,
+    passkey: (String, String),
+) -> HttpResponse {
     ok(&AccountLoginPage {
         csrf,
         upstreams,
         error: None,
         return_to: portal::is_safe_return_to(return_to).then(|| return_to.to_string()),
+        passkey_options: passkey.0,
+        passkey_state: passkey.1,
     })
 }
 

@@ -28,13 +28,17 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
                 .into_iter()
                 .map(|l| SessionItem {
                     reference: l.reference,
-                    methods: match &l.provider {
-                        Some(idp) => format!("{} ({idp})", l.methods.join(", ")),
-                        None => l.methods.join(", "),
-                    },
+                    methods: in_a_sentence(&l.method_words),
                     signed_in: when(l.auth_time),
                     expires: when(l.expires_at),
                     is_current: l.is_current,
+                    device: if l.device.is_empty() {
+                        "Unknown device".to_string()
+                    } else {
+                        l.device
+                    },
+                    persistent: l.persistent,
+                    last_active: when(l.last_seen_at),
                 })
                 .collect();
             ok(&PortalSessionsPage {
@@ -46,6 +50,20 @@ pub async fn show(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpRe
         },
     )
     .await
+}
+
+/// "Password and authenticator app": the words joined for a sentence, the first capitalised.
+fn in_a_sentence(words: &[String]) -> String {
+    let joined = match words {
+        [] => "an unknown method".to_string(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    };
+    let mut chars = joined.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => joined,
+    }
 }
 
 /// Ends one session; ending this browser's own signs it out here too.

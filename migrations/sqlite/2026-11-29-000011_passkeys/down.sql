@@ -1,0 +1,2 @@
+DROP TABLE used_webauthn_challenges;
+DROP TABLE passkeys;
