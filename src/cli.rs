@@ -290,6 +290,15 @@ enum UserCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Remove every second factor of a user who lost them (authenticator app, recovery codes,
+    /// passkeys) and end their sessions; their next sign-in sets up a new one. Audited.
+    ResetFactors {
+        /// The user's id or email.
+        user: String,
+        /// Confirm: the person must set up their second factors again.
+        #[arg(long)]
+        yes: bool,
+    },
     /// List a user's live browser sessions, or end one (--end ID, an id from the list) or all
     /// (--end-all). Both are audited.
     Sessions {
@@ -1009,6 +1018,18 @@ fn user(settings: &Settings, command: UserCommand) -> Result<(), String> {
             let u = admin::find_user(store.as_ref(), &user).map_err(|e| e.to_string())?;
             portal::deletion::erase_user(store.as_ref(), &u.id, "cli").map_err(|e| e.to_string())?;
             println!("erased user {}", u.id);
+        }
+        UserCommand::ResetFactors { user, yes } => {
+            if !yes {
+                return Err("the person will have to set up their second factors again: add --yes".into());
+            }
+            let u = admin::find_user(store.as_ref(), &user).map_err(|e| e.to_string())?;
+            let removed =
+                crate::flows::factors::reset_all(store.as_ref(), "cli", &u.id).map_err(flow_error)?;
+            println!(
+                "removed {removed} second factor(s) of user {} and ended their sessions",
+                u.id
+            );
         }
         UserCommand::Sessions {
             user,

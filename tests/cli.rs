@@ -2416,4 +2416,12 @@ fn mfa_policies_of_clients_and_organizations_are_shown_changed_and_bad_values_ar
     assert!(text.contains("passkey_only: true"), "{text}");
     let error = ws.fails(&["org", "mfa", "nope", "--required", "true"]);
     assert!(error.contains("nope"), "{error}");
+
+    ws.ok(&["user", "create", "--email", "ada@example.com"]);
+    let refused = ws.fails(&["user", "reset-factors", "ada@example.com"]);
+    assert!(refused.contains("--yes"), "{refused}");
+    let text = ws.ok(&["user", "reset-factors", "ada@example.com", "--yes"]);
+    assert!(text.contains("removed 0 second factor(s)"), "{text}");
+    let error = ws.fails(&["user", "reset-factors", "nobody@example.com", "--yes"]);
+    assert!(error.contains("nobody"), "{error}");
 }

@@ -293,6 +293,7 @@ pub fn delete_client_as(actor: &str, store: &dyn Store, id: &str) -> Result<(), 
         serde_json::json!({ "before": { "client_id": id } }),
     )?;
     store.delete_client(id)?;
+    store.delete_mfa_policy(crate::store::MfaOwner::Client, id)?;
     Ok(())
 }
 

@@ -689,6 +689,16 @@ pub fn update_client_policy(
     super::client_policy::update_as(&caller.actor(), p.store.as_ref(), id, change).map_err(admin("body"))
 }
 
+/// Removes every second factor of a user who lost them, and ends their sessions (operators).
+pub fn reset_factors(p: &Provider, caller: &Caller, user_id: &str) -> Result<(), ApiError> {
+    caller.require_operator()?;
+    if p.store.find_user(user_id)?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    super::factors::reset_all(p.store.as_ref(), &caller.actor(), user_id)?;
+    Ok(())
+}
+
 pub fn get_client_mfa(p: &Provider, caller: &Caller, id: &str) -> Result<crate::store::MfaPolicy, ApiError> {
     caller.require_operator()?;
     super::mfa_policy::show(p.store.as_ref(), crate::store::MfaOwner::Client, id).map_err(admin("client"))

@@ -179,6 +179,28 @@ pub fn remove_totp(p: &Provider, user: &User, origin: &Origin) -> Result<bool, F
     Ok(true)
 }
 
+/// An operator's reset for someone who lost every second factor (phone and recovery codes): removes
+/// the authenticator app, the recovery codes and every passkey, and ends the person's sessions, so the
+/// next sign-in starts from the first factor and sets up a new second one. Audited before it happens.
+/// Returns how many factors went.
+pub fn reset_all(store: &dyn crate::store::Store, actor: &str, user_id: &str) -> Result<usize, FlowError> {
+    let passkeys = store.list_passkeys(user_id)?;
+    let totp = store.find_totp(user_id)?.is_some();
+    let event = AuditEvent::new(kind::FACTOR_REMOVED, Outcome::Success, now())
+        .actor(actor)
+        .subject(user_id)
+        .detail(serde_json::json!({ "factor": "all", "totp": totp, "passkeys": passkeys.len() }));
+    crate::audit::log(&event);
+    store.append_audit(&[event])?;
+    store.delete_totp(user_id)?;
+    store.delete_recovery_codes(user_id)?;
+    for key in &passkeys {
+        store.delete_passkey(user_id, &key.id)?;
+    }
+    store.delete_sessions(user_id)?;
+    Ok(usize::from(totp) + passkeys.len())
+}
+
 /// What the person has enrolled.
 pub struct Enrolled {
     pub totp: bool,

@@ -117,6 +117,7 @@ pub fn delete(store: &dyn Store, actor: &str, id_or_slug: &str) -> Result<Organi
         json!({ "before": org }),
     )?;
     store.delete_organization(&org.id, now())?;
+    store.delete_mfa_policy(crate::store::MfaOwner::Organization, &org.id)?;
     Ok(org)
 }
 

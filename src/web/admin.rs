@@ -45,6 +45,7 @@ pub enum Op {
     GetClientPolicy,
     UpdateClientPolicy,
     GetClientMfa,
+    ResetFactors,
     UpdateClientMfa,
     GetOrganizationMfa,
     UpdateOrganizationMfa,
@@ -285,6 +286,15 @@ pub const ENDPOINTS: &[Endpoint] = &[
         summary: "Change the client's policy; omitted settings stay as they are (operators)",
         body: Some(client_policy_schema),
         success: 200,
+        paginated: false,
+    },
+    Endpoint {
+        op: Op::ResetFactors,
+        method: "delete",
+        path: "/users/{user}/factors",
+        summary: "Remove every second factor of a user who lost them and end their sessions (operators)",
+        body: None,
+        success: 204,
         paginated: false,
     },
     Endpoint {
@@ -629,6 +639,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
             Op::GetClientPolicy => route.to(get_client_policy),
             Op::UpdateClientPolicy => route.to(update_client_policy),
             Op::GetClientMfa => route.to(get_client_mfa),
+            Op::ResetFactors => route.to(reset_factors),
             Op::UpdateClientMfa => route.to(update_client_mfa),
             Op::GetOrganizationMfa => route.to(get_organization_mfa),
             Op::UpdateOrganizationMfa => route.to(update_organization_mfa),
@@ -1150,6 +1161,16 @@ async fn update_client_policy(
     })
     .await?;
     Ok(json_response(StatusCode::OK, &policy))
+}
+
+async fn reset_factors(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let id = path.into_inner();
+    call(&state, &req, move |p, c| api::reset_factors(p, c, &id)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn get_client_mfa(

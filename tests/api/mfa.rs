@@ -81,6 +81,7 @@ async fn enrol_totp_in_portal(app: &TestApp) -> (Vec<u8>, Vec<String>) {
         .await;
     assert_eq!(setup.status, 200, "{}", setup.body);
     assert!(setup.body.contains("<svg"), "a QR code is drawn");
+    save_page("mfa-totp-setup", &setup);
     let secret = secret_on(&setup);
     let enrolment = setup.hidden("enrolment");
     // A wrong first code changes nothing and shows the same setup again.
@@ -109,6 +110,8 @@ async fn enrol_totp_in_portal(app: &TestApp) -> (Vec<u8>, Vec<String>) {
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
+    save_page("mfa-recovery-codes", &done);
+    save_page("mfa-security", &app.get(&app.url("/account/security")).await);
     let codes = recovery_codes_on(&done);
     assert_eq!(codes.len(), 10, "{}", done.body);
     (secret, codes)
@@ -188,6 +191,7 @@ db_test!(
         let auth = app.authorization(&rp, &[], &[]);
         let page = to_second_factor(&app, &auth).await;
         assert!(page.body.contains("authenticator app"), "{}", page.body);
+        save_page("mfa-second-factor", &page);
         // The waiting session is not signed in anywhere else.
         let account = app.get(&app.url("/account")).await;
         assert_eq!(account.status, 303);
@@ -410,6 +414,7 @@ db_test!(
         );
         let page = app.get(&app.url(after_password.location())).await;
         assert!(page.body.contains("Set up a second step"), "{}", page.body);
+        save_page("mfa-enrol", &page);
 
         // A client with passkeys only never accepts an authenticator-app code.
         fresh_browser(&mut app);
@@ -692,3 +697,120 @@ impl NewClientExt for gatehouse::flows::admin::NewClient {
         self
     }
 }
+
+db_test!(
+    an_email_code_is_a_first_factor_only_and_the_export_tells_factors_without_secrets,
+    |mut app: TestApp| async move {
+        app.create_client(NewClientExt::skip_consent(app.client("rp")));
+        let ada = app.create_user(ADA);
+        account_sign_in(&app, ADA).await;
+        let (secret, _) = enrol_totp_in_portal(&app).await;
+        let export = app.get(&app.url("/account/export")).await;
+        assert_eq!(export.status, 200, "{}", export.body);
+        let document: serde_json::Value = serde_json::from_str(&export.body).unwrap();
+        assert!(document["authenticator_app"]["created_at"].is_i64(), "{document}");
+        assert_eq!(document["recovery_codes_left"], 10);
+        let factor = app.provider.store.find_totp(&ada.id).unwrap().unwrap();
+        assert!(!export.body.contains(&factor.sealed_secret));
+        assert!(!export.body.contains(&totp::base32(&secret)));
+
+        // Signing in by email code (the way back in without a password) still needs the second step.
+        fresh_browser(&mut app);
+        let rp = app.rp("rp", Some(SECRET)).await;
+        let auth = app.authorization(&rp, &[], &[]);
+        let start = app.get(&auth.url).await;
+        let login = app.get(&app.url(start.location())).await;
+        let sent = app
+            .post_form(
+                &app.url("/login/code/request"),
+                &[
+                    ("req", &login.hidden("req")),
+                    ("csrf", &login.hidden("csrf")),
+                    ("email", ADA),
+                ],
+            )
+            .await;
+        let page = app.get(&app.url(sent.location())).await;
+        let mail = app.last_mail_to(ADA).await;
+        let after_code = app
+            .post_form(
+                &app.url("/login/code"),
+                &[
+                    ("c", &page.hidden("c")),
+                    ("csrf", &page.hidden("csrf")),
+                    ("code", &mail.code()),
+                ],
+            )
+            .await;
+        assert!(
+            after_code.location().starts_with("/login/mfa?req="),
+            "{}",
+            after_code.location()
+        );
+        let mfa = app.get(&app.url(after_code.location())).await;
+        let back = submit_code(&app, &mfa, "totp", &code(&secret, 1)).await;
+        let claims = id_token_claims(&app.exchange(&rp, auth, &back).await);
+        assert_eq!(amr(&claims), vec!["email", "otp", "mfa"]);
+    }
+);
+
+db_test!(a_deleted_clients_policy_goes_with_it, |app: TestApp| async move {
+    app.create_client(app.client("rp"));
+    let ops = operator(&app).await;
+    let set = call(
+        &app,
+        "patch",
+        "/clients/rp/mfa",
+        Some(&ops),
+        Some(json!({ "required": true })),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{}", set.body);
+    let deleted = call(&app, "delete", "/clients/rp", Some(&ops), None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    app.create_client(app.client("rp"));
+    let fresh = call(&app, "get", "/clients/rp/mfa", Some(&ops), None).await;
+    assert_eq!(fresh.body["required"], false, "{}", fresh.body);
+});
+
+db_test!(
+    an_operator_resets_the_factors_of_someone_who_lost_them,
+    |mut app: TestApp| async move {
+        app.create_client(NewClientExt::skip_consent(app.client("rp")));
+        let ada = app.create_user(ADA);
+        account_sign_in(&app, ADA).await;
+        enrol_totp_in_portal(&app).await;
+        let ops = operator(&app).await;
+        let anonymous = call(&app, "delete", &format!("/users/{}/factors", ada.id), None, None).await;
+        assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+        let unknown = call(&app, "delete", "/users/nobody/factors", Some(&ops), None).await;
+        assert_eq!(unknown.status, 404, "{}", unknown.body);
+        let reset = call(
+            &app,
+            "delete",
+            &format!("/users/{}/factors", ada.id),
+            Some(&ops),
+            None,
+        )
+        .await;
+        assert_eq!(reset.status, 204, "{}", reset.body);
+        assert!(app.provider.store.find_totp(&ada.id).unwrap().is_none());
+        assert_eq!(app.provider.store.count_recovery_codes(&ada.id).unwrap(), 0);
+        assert!(
+            app.provider
+                .store
+                .list_sessions(&ada.id, now())
+                .unwrap()
+                .is_empty()
+        );
+        assert!(audit(&app).iter().any(|e| e.event == kind::FACTOR_REMOVED
+            && e.detail["factor"] == "all"
+            && e.actor.as_deref() == Some("client:ops")));
+        // Her password alone signs in again.
+        fresh_browser(&mut app);
+        let rp = app.rp("rp", Some(SECRET)).await;
+        let auth = app.authorization(&rp, &[], &[]);
+        let back = app.browser_flow(&auth, ADA).await;
+        assert!(back.location().starts_with(REDIRECT_URI), "{}", back.location());
+    }
+);

@@ -78,6 +78,11 @@ pub fn export_with(
                     "synced": k.backup_eligible, "flagged_at": k.flagged_at })
         })
         .collect();
+    // Second factors: whether an authenticator app is set up and how many recovery codes are left,
+    // never the secret or the codes.
+    let authenticator_app = store
+        .find_totp(&user.id)?
+        .map(|f| json!({ "created_at": f.created_at, "last_used_at": f.last_used_at }));
     let document = json!({
         "format": FORMAT,
         "exported_at": now(),
@@ -89,6 +94,8 @@ pub fn export_with(
         "preferences": store.list_preferences(&user.id)?,
         "sessions": sessions,
         "passkeys": passkeys,
+        "authenticator_app": authenticator_app,
+        "recovery_codes_left": store.count_recovery_codes(&user.id)?,
         "audit_events": audit_events,
     });
     let event = AuditEvent::new(kind::DATA_EXPORTED, Outcome::Success, now())
