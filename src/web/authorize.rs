@@ -7,6 +7,7 @@ use super::errors::PageError;
 use super::extract::{BrowserCookies, blocking, params, see_other};
 use super::pages::{FormPostPage, ok};
 use crate::flows::authorize::{self, Next};
+use crate::flows::{FlowError, browser::Browser};
 use crate::protocol::authorize::AuthorizationResponse;
 use crate::rate_limit::LimitedAction;
 
@@ -21,6 +22,34 @@ pub async fn authorize(
     let (p, browser) = (state.provider.clone(), cookies.browser.clone());
     let next = blocking(move || authorize::start(&p, &params, &browser)).await?;
     Ok(respond(&state, &cookies, next))
+}
+
+/// After a sign-in started session `session_id`: its cookie (`persistent`: "keep me signed in"), then
+/// the authorization's next step, or `fallback` (an account page) when the sign-in was for no
+/// authorization.
+pub fn continue_signed_in(
+    state: &AppState,
+    cookies: BrowserCookies,
+    session_id: String,
+    persistent: bool,
+    next: Option<Next>,
+    fallback: &str,
+) -> Result<HttpResponse, PageError> {
+    let signed_in = BrowserCookies {
+        browser: Browser {
+            session_id: Some(session_id.clone()),
+            ..cookies.browser.clone()
+        },
+        ..cookies
+    };
+    let mut response = match next {
+        Some(next) => respond(state, &signed_in, next),
+        None => see_other(fallback).finish(),
+    };
+    response
+        .add_cookie(&state.session_cookie(session_id, persistent))
+        .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
+    Ok(response)
 }
 
 /// The browser response for the next step of an authorization.

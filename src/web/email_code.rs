@@ -5,12 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::authorize::respond;
+use super::authorize::continue_signed_in;
 use super::errors::PageError;
 use super::extract::{BrowserCookies, blocking, params, see_other};
 use super::login::checked_form;
 use super::pages::{EmailCodePage, EmailCodeRequestPage, SignUpPage, ok, render};
-use crate::flows::browser::Browser;
 use crate::flows::email_code::{self, After, Checked, Requested};
 use crate::flows::{FlowError, authorize::load_pending};
 use crate::protocol::params::Params;
@@ -191,23 +190,14 @@ pub async fn submit_code(
             session_id,
             next,
             return_to,
-        } => {
-            let signed_in = BrowserCookies {
-                browser: Browser {
-                    session_id: Some(session_id.clone()),
-                    ..cookies.browser.clone()
-                },
-                ..cookies
-            };
-            let mut response = match next {
-                Some(next) => respond(&state, &signed_in, next),
-                None => see_other(return_to.as_deref().unwrap_or("/account")).finish(),
-            };
-            response
-                .add_cookie(&state.session_cookie(session_id, false))
-                .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
-            Ok(response)
-        }
+        } => continue_signed_in(
+            &state,
+            cookies,
+            session_id,
+            false,
+            next,
+            return_to.as_deref().unwrap_or("/account"),
+        ),
         Checked::Wrong {
             masked_email,
             attempts_left,

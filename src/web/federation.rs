@@ -4,7 +4,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::authorize::respond;
 use super::errors::PageError;
 use super::extract::{BrowserCookies, blocking, params, see_other};
 use super::pages::{FormPostPage, LinkPage, ok, render};
@@ -60,23 +59,7 @@ pub fn signed_in(
     session_id: String,
     next: Option<Next>,
 ) -> Result<HttpResponse, PageError> {
-    let mut response = match next {
-        Some(next) => {
-            let signed_in = BrowserCookies {
-                browser: Browser {
-                    session_id: Some(session_id.clone()),
-                    ..cookies.browser.clone()
-                },
-                ..cookies
-            };
-            respond(state, &signed_in, next)
-        }
-        None => see_other("/account").finish(),
-    };
-    response
-        .add_cookie(&state.session_cookie(session_id, false))
-        .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
-    Ok(response)
+    super::authorize::continue_signed_in(state, cookies, session_id, false, next, "/account")
 }
 
 fn link_page(

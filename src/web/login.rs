@@ -4,15 +4,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::authorize::respond;
+use super::authorize::continue_signed_in;
 use super::errors::PageError;
 use super::extract::see_other;
 use super::extract::{BrowserCookies, blocking, params};
 use super::pages::{LoginPage, ok, render};
+use crate::flows::FlowError;
 use crate::flows::authorize::Next;
 use crate::flows::federation::{self, Purpose};
 use crate::flows::login::{self, Identified, LoginOutcome};
-use crate::flows::{FlowError, browser::Browser};
 use crate::protocol::params::Params;
 use crate::rate_limit::LimitedAction;
 
@@ -82,18 +82,7 @@ pub async fn submit_login(
         LoginOutcome::SignedIn { session_id, next } => {
             // A session waiting for its second factor lives minutes: never a persistent cookie.
             let persistent = remember && !matches!(next, Next::SecondFactor(_));
-            let signed_in = BrowserCookies {
-                browser: Browser {
-                    session_id: Some(session_id.clone()),
-                    ..cookies.browser.clone()
-                },
-                ..cookies
-            };
-            let mut response = respond(&state, &signed_in, next);
-            response
-                .add_cookie(&state.session_cookie(session_id, persistent))
-                .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
-            Ok(response)
+            continue_signed_in(&state, cookies, session_id, persistent, Some(next), "/account")
         }
         LoginOutcome::Failed(view) => {
             state.metrics.sign_in_failed();

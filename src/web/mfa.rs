@@ -6,12 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::authorize::respond;
+use super::authorize::{continue_signed_in, respond};
 use super::errors::PageError;
 use super::extract::{BrowserCookies, blocking, params, see_other};
 use super::pages::{RecoveryCodesPage, SecondFactorPage, TotpSetupPage, ok, render};
 use crate::flows::FlowError;
-use crate::flows::browser::Browser;
 use crate::flows::factors::TotpEnrolment;
 use crate::flows::mfa::{self, ChallengeView, Checked, Context, Method, SetupChecked};
 use crate::flows::portal::is_safe_return_to;
@@ -133,7 +132,14 @@ async fn finish(
             persistent,
             next,
             return_to,
-        } => signed_in(state, cookies, session_id, persistent, next, return_to),
+        } => continue_signed_in(
+            state,
+            cookies,
+            session_id,
+            persistent,
+            next,
+            return_to.as_deref().unwrap_or("/account"),
+        ),
         Checked::Refused(view, message) => {
             state.metrics.sign_in_failed();
             let csrf = state.provider.sealer.csrf_token(&cookies.browser.binding_id);
@@ -143,32 +149,6 @@ async fn finish(
             ))
         }
     }
-}
-
-/// Sets the new session's cookie and goes on: the authorization's next step, or the account page.
-fn signed_in(
-    state: &AppState,
-    cookies: BrowserCookies,
-    session_id: String,
-    persistent: bool,
-    next: Option<crate::flows::authorize::Next>,
-    return_to: Option<String>,
-) -> Result<HttpResponse, PageError> {
-    let signed_in = BrowserCookies {
-        browser: Browser {
-            session_id: Some(session_id.clone()),
-            ..cookies.browser.clone()
-        },
-        ..cookies
-    };
-    let mut response = match next {
-        Some(next) => respond(state, &signed_in, next),
-        None => see_other(return_to.as_deref().unwrap_or("/account")).finish(),
-    };
-    response
-        .add_cookie(&state.session_cookie(session_id, persistent))
-        .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
-    Ok(response)
 }
 
 fn setup_page(

@@ -5,16 +5,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::authorize::respond;
+use super::authorize::continue_signed_in;
 use super::errors::PageError;
-use super::extract::{BrowserCookies, blocking, params, see_other};
+use super::extract::{BrowserCookies, blocking, params};
 use super::login::checked_form;
 use super::pages::{AccountLoginPage, LoginPage, render};
+use crate::flows::Provider;
 use crate::flows::browser::Browser;
 use crate::flows::login::{self, upstream_buttons};
 use crate::flows::passkeys::{self, Ceremony, SignInForm};
 use crate::flows::portal::is_safe_return_to;
-use crate::flows::{FlowError, Provider};
 use crate::protocol::params::Params;
 use crate::rate_limit::LimitedAction;
 
@@ -53,17 +53,6 @@ fn sign_in_form(params: &Params) -> SignInForm {
     }
 }
 
-fn add_session(
-    state: &AppState,
-    response: &mut HttpResponse,
-    session_id: String,
-    remember: bool,
-) -> Result<(), PageError> {
-    response
-        .add_cookie(&state.session_cookie(session_id, remember))
-        .map_err(|e| FlowError::page("Something went wrong", e.to_string()).into())
-}
-
 /// POST /login/passkey: passwordless sign-in for a pending authorization request.
 pub async fn sign_in(
     state: web::Data<AppState>,
@@ -90,21 +79,7 @@ pub async fn sign_in(
     )
     .await?;
     match outcome {
-        Ok((session_id, next)) => {
-            let signed_in = BrowserCookies {
-                browser: Browser {
-                    session_id: Some(session_id.clone()),
-                    ..cookies.browser.clone()
-                },
-                ..cookies
-            };
-            let mut response = match next {
-                Some(next) => respond(&state, &signed_in, next),
-                None => see_other("/account").finish(),
-            };
-            add_session(&state, &mut response, session_id, remember)?;
-            Ok(response)
-        }
+        Ok((session_id, next)) => continue_signed_in(&state, cookies, session_id, remember, next, "/account"),
         Err(view) => {
             state.metrics.sign_in_failed();
             let (passkey_options, passkey_state) = login_fields(&state, &cookies.browser);
@@ -157,11 +132,14 @@ pub async fn account_sign_in(
     )
     .await?;
     match outcome {
-        Ok(session_id) => {
-            let mut response = see_other(return_to.as_deref().unwrap_or("/account")).finish();
-            add_session(&state, &mut response, session_id, remember)?;
-            Ok(response)
-        }
+        Ok(session_id) => continue_signed_in(
+            &state,
+            cookies,
+            session_id,
+            remember,
+            None,
+            return_to.as_deref().unwrap_or("/account"),
+        ),
         Err(upstreams) => {
             state.metrics.sign_in_failed();
             let (passkey_options, passkey_state) = login_fields(&state, &cookies.browser);
