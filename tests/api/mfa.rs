@@ -814,3 +814,46 @@ db_test!(
         assert!(back.location().starts_with(REDIRECT_URI), "{}", back.location());
     }
 );
+
+db_test!(
+    someone_else_can_sign_in_from_the_second_factor_page,
+    |mut app: TestApp| async move {
+        app.create_client(NewClientExt::skip_consent(app.client("rp")));
+        app.create_user(ADA);
+        app.create_user("bob@example.com");
+        account_sign_in(&app, ADA).await;
+        enrol_totp_in_portal(&app).await;
+        fresh_browser(&mut app);
+        let rp = app.rp("rp", Some(SECRET)).await;
+        let auth = app.authorization(&rp, &[], &[]);
+        let page = to_second_factor(&app, &auth).await;
+        let req = page.hidden("req");
+        assert!(
+            page.body.contains(&format!("href=\"/login?req={req}\"")),
+            "{}",
+            page.body
+        );
+        let login = app.get(&app.url(&format!("/login?req={req}"))).await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        let back = app
+            .post_form(
+                &app.url("/login"),
+                &[
+                    ("req", &req),
+                    ("csrf", &login.hidden("csrf")),
+                    ("email", "bob@example.com"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        let claims = id_token_claims(&app.exchange(&rp, auth, &back).await);
+        assert_eq!(claims["email"], serde_json::Value::Null, "no email scope asked");
+        let bob = app
+            .provider
+            .store
+            .find_user_by_email("bob@example.com")
+            .unwrap()
+            .unwrap();
+        assert_eq!(claims["sub"], bob.id);
+    }
+);
