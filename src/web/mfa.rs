@@ -227,7 +227,7 @@ pub async fn confirm_totp(
             persistent,
             recovery_codes,
         } => {
-            let (req_id, return_to) = split(&ctx);
+            let (req_id, _) = split(&ctx);
             let continue_to = match &ctx {
                 Context::Request(_) => "/login/mfa/continue".to_string(),
                 Context::ReturnTo(to) => to.clone(),
@@ -248,7 +248,6 @@ pub async fn confirm_totp(
                     continue_to,
                 })
             };
-            let _ = return_to;
             response
                 .add_cookie(&state.session_cookie(session_id, persistent))
                 .map_err(|e| FlowError::page("Something went wrong", e.to_string()))?;
