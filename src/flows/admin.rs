@@ -244,15 +244,19 @@ pub fn delete_user(store: &dyn Store, id_or_email: &str) -> Result<User, AdminEr
     delete_user_as("cli", store, id_or_email)
 }
 
+/// Deletes a user at once. Their consent records stay as evidence but, as at erasure, are moved to a
+/// pseudonym first (the records' user id would otherwise still name the person).
 pub fn delete_user_as(actor: &str, store: &dyn Store, id_or_email: &str) -> Result<User, AdminError> {
     let user = find_user(store, id_or_email)?;
+    let pseudonym = format!("erased-{}", random_id());
     audit_as(
         store,
         actor,
         kind::USER_DELETED,
         &user.id,
-        serde_json::json!({ "before": { "user_id": user.id } }),
+        serde_json::json!({ "before": { "user_id": user.id }, "consent_pseudonym": pseudonym }),
     )?;
+    store.anonymise_consent_records(&user.id, &pseudonym)?;
     store.delete_user(&user.id)?;
     Ok(user)
 }

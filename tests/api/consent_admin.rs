@@ -299,3 +299,39 @@ db_test!(
         assert!(app.provider.store.list_consent_documents().unwrap().is_empty());
     }
 );
+
+db_test!(
+    deleting_a_user_keeps_their_consent_records_under_a_pseudonym,
+    |app: TestApp| async move {
+        crate::consents::document(&app, "terms", "terms", true);
+        let ada = app.create_user(ADA);
+        app.provider
+            .store
+            .append_consent_records(&[NewConsentRecord {
+                user_id: ada.id.clone(),
+                document_id: "terms".into(),
+                version: 1,
+                action: ConsentAction::Accepted,
+                at: 1,
+                method: ConsentMethod::Admin,
+                client_id: None,
+                region: None,
+            }])
+            .unwrap();
+        gatehouse::flows::admin::delete_user(app.provider.store.as_ref(), ADA).unwrap();
+        assert!(
+            app.provider
+                .store
+                .list_user_consent_records(&ada.id)
+                .unwrap()
+                .is_empty()
+        );
+        let all = app
+            .provider
+            .store
+            .list_consent_records(&Default::default(), 0, 100)
+            .unwrap();
+        assert_eq!(all.len(), 1, "the evidence stays");
+        assert!(all[0].user_id.starts_with("erased-"), "{}", all[0].user_id);
+    }
+);
