@@ -12,7 +12,7 @@ use super::pages::{LoginPage, ok, render};
 use crate::flows::FlowError;
 use crate::flows::authorize::Next;
 use crate::flows::federation::{self, Purpose};
-use crate::flows::login::{self, Identified, LoginOutcome};
+use crate::flows::login::{self, Identified, LoginOutcome, LoginView};
 use crate::protocol::params::Params;
 use crate::rate_limit::LimitedAction;
 
@@ -41,19 +41,31 @@ pub async fn show_login(state: web::Data<AppState>, req: HttpRequest) -> Result<
         .to_string();
     let (p, browser, id) = (state.provider.clone(), cookies.browser.clone(), req_id.clone());
     let view = blocking(move || login::show(&p, &id, &browser)).await?;
-    let (passkey_options, passkey_state) = super::passkeys::login_fields(&state, &cookies.browser);
-    Ok(ok(&LoginPage {
+    Ok(ok(&login_page(&state, &cookies, req_id, view, None)))
+}
+
+/// The sign-in page of a pending request: the view, this browser's CSRF token and passkey ceremony,
+/// and an error for a refused attempt.
+pub fn login_page(
+    state: &AppState,
+    cookies: &BrowserCookies,
+    req: String,
+    view: LoginView,
+    error: Option<&str>,
+) -> LoginPage {
+    let (passkey_options, passkey_state) = super::passkeys::login_fields(state, &cookies.browser);
+    LoginPage {
         csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
-        req: req_id,
+        req,
         client_name: view.client_name,
         login_hint: view.login_hint,
-        error: None,
+        error: error.map(str::to_string),
         upstreams: view.upstreams,
         identifier_first: view.identifier_first,
         sign_up: view.sign_up,
         passkey_options,
         passkey_state,
-    }))
+    }
 }
 
 pub async fn submit_login(
@@ -86,22 +98,9 @@ pub async fn submit_login(
         }
         LoginOutcome::Failed(view) => {
             state.metrics.sign_in_failed();
-            let (passkey_options, passkey_state) = super::passkeys::login_fields(&state, &cookies.browser);
-            Ok(render(
-                StatusCode::UNAUTHORIZED,
-                &LoginPage {
-                    csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
-                    req: req_id,
-                    client_name: view.client_name,
-                    login_hint: view.login_hint,
-                    error: Some("The email address or password is not correct.".into()),
-                    upstreams: view.upstreams,
-                    identifier_first: false,
-                    sign_up: view.sign_up,
-                    passkey_options,
-                    passkey_state,
-                },
-            ))
+            let error = "The email address or password is not correct.";
+            let page = login_page(&state, &cookies, req_id, view, Some(error));
+            Ok(render(StatusCode::UNAUTHORIZED, &page))
         }
     }
 }
@@ -126,21 +125,7 @@ pub async fn identify(
     );
     match blocking(move || login::identify(&p, &id, &email, &browser, &origin)).await? {
         Identified::Upstream(url) => Ok(see_other(&url).finish()),
-        Identified::Password(view) => {
-            let (passkey_options, passkey_state) = super::passkeys::login_fields(&state, &cookies.browser);
-            Ok(ok(&LoginPage {
-                csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
-                req: req_id,
-                client_name: view.client_name,
-                login_hint: view.login_hint,
-                error: None,
-                upstreams: view.upstreams,
-                identifier_first: false,
-                sign_up: view.sign_up,
-                passkey_options,
-                passkey_state,
-            }))
-        }
+        Identified::Password(view) => Ok(ok(&login_page(&state, &cookies, req_id, view, None))),
     }
 }
 

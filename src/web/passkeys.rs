@@ -9,7 +9,7 @@ use super::authorize::continue_signed_in;
 use super::errors::PageError;
 use super::extract::{BrowserCookies, blocking, params};
 use super::login::checked_form;
-use super::pages::{AccountLoginPage, LoginPage, render};
+use super::pages::{AccountLoginPage, render};
 use crate::flows::Provider;
 use crate::flows::browser::Browser;
 use crate::flows::login::{self, upstream_buttons};
@@ -82,22 +82,8 @@ pub async fn sign_in(
         Ok((session_id, next)) => continue_signed_in(&state, cookies, session_id, remember, next, "/account"),
         Err(view) => {
             state.metrics.sign_in_failed();
-            let (passkey_options, passkey_state) = login_fields(&state, &cookies.browser);
-            Ok(render(
-                StatusCode::UNAUTHORIZED,
-                &LoginPage {
-                    csrf: state.provider.sealer.csrf_token(&cookies.browser.binding_id),
-                    req: req_id,
-                    client_name: view.client_name,
-                    login_hint: view.login_hint,
-                    error: Some(REFUSED.into()),
-                    upstreams: view.upstreams,
-                    identifier_first: view.identifier_first,
-                    sign_up: view.sign_up,
-                    passkey_options,
-                    passkey_state,
-                },
-            ))
+            let page = super::login::login_page(&state, &cookies, req_id, view, Some(REFUSED));
+            Ok(render(StatusCode::UNAUTHORIZED, &page))
         }
     }
 }
