@@ -26,7 +26,10 @@ impl HashPool {
             let inbox = inbox.clone();
             std::thread::Builder::new()
                 .name(format!("gatehouse-hash-{i}"))
-                .spawn(move || work(&inbox))
+                .spawn(move || {
+                    lower_priority();
+                    work(&inbox)
+                })
                 .expect("a hashing thread starts");
         }
         Self { jobs }
@@ -49,6 +52,20 @@ impl HashPool {
         answer.recv().map_err(|_| Overloaded)
     }
 }
+
+/// Hashing yields the CPU to everything else the server does: with sign-ins saturating the cores, a
+/// token request still runs as soon as it arrives (the scheduler preempts a lower-priority thread),
+/// and with nothing else to do hashing still gets whole cores. Nice 10 weighs ~1/10 of a normal
+/// thread under contention (Linux `sched(7)`); other systems keep the default priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASH_NICE) {
+        tracing::warn!(error = %e, "hashing threads keep the normal priority");
+    }
+}
+
+#[cfg(target_os = "linux")]
+const HASH_NICE: i32 = 10;
 
 fn work(inbox: &Mutex<Receiver<Job>>) {
     loop {

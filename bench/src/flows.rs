@@ -121,14 +121,17 @@ fn code_from(location: &str, step: &str) -> Result<String, String> {
     http::query_param(location, "code").ok_or_else(|| format!("{step}: no code in {location}"))
 }
 
-/// A fresh browser signs in: authorize → login page → login POST (argon2id). Returns its cookies (with
-/// the new session) and the code the client received.
-pub async fn sign_in(target: &Target, conn: &mut Conn, seed: &Seed) -> Result<(Cookies, String), String> {
-    let (_, challenge) = pkce_pair();
+/// A fresh browser opens the sign-in page: authorize → login page. Returns its cookies and the page.
+async fn open_login_page(
+    target: &Target,
+    conn: &mut Conn,
+    seed: &Seed,
+    challenge: &str,
+) -> Result<(Cookies, http::Response), String> {
     let mut jar = Cookies::default();
     let start = conn
         .send(http::build(
-            target.get(&authorize_path(seed, &challenge, false)),
+            target.get(&authorize_path(seed, challenge, false)),
             "",
         )?)
         .await?
@@ -148,6 +151,20 @@ pub async fn sign_in(target: &Target, conn: &mut Conn, seed: &Seed) -> Result<(C
         .await?
         .expect(200, "GET /login")?;
     jar.store(&page);
+    Ok((jar, page))
+}
+
+/// A visitor who opens the sign-in page and goes no further.
+pub async fn visit_login_page(target: &Target, conn: &mut Conn, seed: &Seed) -> Result<(), String> {
+    let (_, challenge) = pkce_pair();
+    open_login_page(target, conn, seed, &challenge).await.map(drop)
+}
+
+/// A fresh browser signs in: authorize → login page → login POST (argon2id). Returns its cookies (with
+/// the new session) and the code the client received, with its PKCE verifier.
+pub async fn sign_in(target: &Target, conn: &mut Conn, seed: &Seed) -> Result<(Cookies, Code), String> {
+    let (verifier, challenge) = pkce_pair();
+    let (mut jar, page) = open_login_page(target, conn, seed, &challenge).await?;
     let body = http::form(&[
         ("req", &http::hidden(page.text(), "req")?),
         ("csrf", &http::hidden(page.text(), "csrf")?),
@@ -163,7 +180,7 @@ pub async fn sign_in(target: &Target, conn: &mut Conn, seed: &Seed) -> Result<(C
         .expect(303, "POST /login")?;
     jar.store(&done);
     let code = code_from(done.location(), "POST /login")?;
-    Ok((jar, code))
+    Ok((jar, Code { code, verifier }))
 }
 
 /// An authorization code and the PKCE verifier that redeems it.

@@ -10,6 +10,7 @@ mod load;
 mod report;
 mod scenarios;
 mod server;
+mod writes;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -224,8 +225,9 @@ async fn run(args: Args) -> Result<bool, String> {
             100.0 * row.per_cpu_second() / raw.per_cpu_second,
         );
     }
+    let writes_counted = count_writes(args.database.as_deref(), args.quick, &env).await;
     let failed: Vec<&Row> = rows.iter().filter(|r| !r.passed()).collect();
-    if failed.is_empty() {
+    if failed.is_empty() && writes_counted {
         println!("all {} scenarios completed without errors", rows.len());
         Ok(true)
     } else {
@@ -234,6 +236,30 @@ async fn run(args: Args) -> Result<bool, String> {
         }
         println!("server log (end):\n{}", env.server.log_tail());
         Ok(false)
+    }
+}
+
+/// Prints the write transactions per sign-in (PostgreSQL only); false if counting them failed.
+async fn count_writes(database: Option<&str>, quick: bool, env: &Env) -> bool {
+    let Some(url) = database else {
+        println!("write transactions per sign-in: counted on PostgreSQL only (--database URL)");
+        return true;
+    };
+    let rounds = if quick { 3 } else { 20 };
+    match writes::measure(&env.server.target, &env.seed, url, rounds).await {
+        Ok(w) => {
+            println!(
+                "write transactions (PostgreSQL transaction ids, {} sequential flows each): {:.2} per visit to \
+                 the sign-in page (authorize → login page), {:.2} per completed sign-in (authorize → login → \
+                 code → token, audit records included)",
+                w.rounds, w.before_authentication, w.sign_in
+            );
+            true
+        }
+        Err(e) => {
+            println!("FAILED write transactions per sign-in: {e}");
+            false
+        }
     }
 }
 

@@ -151,7 +151,7 @@ fn code_rows(app: &TestApp) -> i64 {
     let mut conn = pool.get().expect("a connection");
     authorization_codes::table
         .count()
-        .get_result(&mut *conn)
+        .get_result(&mut **conn)
         .expect("codes counted")
 }
 

@@ -96,7 +96,7 @@ impl AuditStore for SqlStore {
             // inserts are per backend in diesel, hence the dialect branch.
             for chunk in rows.chunks(100) {
                 let insert = diesel::insert_into(audit_events::table).values(chunk);
-                match &mut **conn {
+                match conn {
                     DbConnection::Sqlite(c) => insert.execute(c)?,
                     DbConnection::Pg(c) => insert.execute(c)?,
                 };

@@ -1,7 +1,10 @@
 //! Connections and the pool: backend by URL scheme, SQLite pragmas on every connection, embedded
 //! migrations per backend.
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -20,6 +23,55 @@ pub enum DbConnection {
 }
 
 pub type DbPool = Pool<Manager>;
+
+/// A pooled connection and what is known of its health, so that a checkout need not ask the server
+/// every time (on PostgreSQL a `SELECT 1` per checkout is a network round trip per query).
+pub struct Tracked {
+    conn: DbConnection,
+    /// When it last went back to the pool.
+    returned_at: Instant,
+    /// `FAILURES` when it was last known good.
+    checked_at_failure: u64,
+}
+
+impl Tracked {
+    fn new(conn: DbConnection) -> Self {
+        Self {
+            conn,
+            returned_at: Instant::now(),
+            checked_at_failure: FAILURES.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Used within the last moment and no query anywhere has failed since it was last checked: the
+    /// server is assumed to still be there. Any failure, or a longer rest, means it is asked again.
+    fn recently_good(&self) -> bool {
+        const FRESH: Duration = Duration::from_secs(1);
+        self.checked_at_failure == FAILURES.load(Ordering::Relaxed) && self.returned_at.elapsed() < FRESH
+    }
+}
+
+impl Deref for Tracked {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Tracked {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// Counts failed queries (see `note_failure`): after one, every pooled connection is checked with the
+/// server at its next checkout, so connections a restart or failover killed are replaced.
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// A query failed in a way that may mean the connection is gone.
+pub fn note_failure() {
+    FAILURES.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Which database a URL names. Anything else is refused with a message naming the scheme.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,10 +102,44 @@ pub struct Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Tracked;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+    fn connect(&self) -> Result<Tracked, r2d2::Error> {
+        self.open().map(Tracked::new)
+    }
+
+    /// Run at every checkout. An open SQLite connection keeps working on a file that was moved or
+    /// deleted (the inode lives on), so it is dropped as soon as the path no longer names a file. A
+    /// PostgreSQL connection is asked `SELECT 1` unless it is known good (`Tracked::recently_good`);
+    /// a SQLite connection cannot lose its server.
+    fn is_valid(&self, conn: &mut Tracked) -> Result<(), r2d2::Error> {
+        match &self.backend {
+            Backend::Sqlite(path) if !Path::new(path).is_file() => Err(r2d2::Error::ConnectionError(
+                ConnectionError::BadConnection(format!("{path} is gone")),
+            )),
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(_) if conn.recently_good() => Ok(()),
+            Backend::Postgres(_) => {
+                let failures = FAILURES.load(Ordering::Relaxed);
+                conn.conn
+                    .batch_execute("SELECT 1")
+                    .map_err(r2d2::Error::QueryError)?;
+                conn.checked_at_failure = failures;
+                Ok(())
+            }
+        }
+    }
+
+    /// Run when a connection goes back to the pool.
+    fn has_broken(&self, conn: &mut Tracked) -> bool {
+        conn.returned_at = Instant::now();
+        false
+    }
+}
+
+impl Manager {
+    fn open(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.backend {
             Backend::Sqlite(path) => {
                 // `mode=rw`: the file was created at start; if it has gone since, the database is down
@@ -73,23 +159,6 @@ impl ManageConnection for Manager {
                 .map(DbConnection::Pg)
                 .map_err(r2d2::Error::ConnectionError),
         }
-    }
-
-    /// Run at every checkout. An open SQLite connection keeps working on a file that was moved or
-    /// deleted (the inode lives on), so it is dropped as soon as the path no longer names a file.
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        if let Backend::Sqlite(path) = &self.backend {
-            if !Path::new(path).is_file() {
-                return Err(r2d2::Error::ConnectionError(ConnectionError::BadConnection(
-                    format!("{path} is gone"),
-                )));
-            }
-        }
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
     }
 }
 

@@ -22,6 +22,8 @@ mod tables;
 
 pub use connection::{Backend, DbConnection, DbPool, Manager, connect};
 
+use std::ops::{Deref, DerefMut};
+
 use diesel::r2d2::PooledConnection;
 
 use super::StoreError;
@@ -37,16 +39,40 @@ impl SqlStore {
         Self { pool }
     }
 
-    fn conn(&self) -> Result<PooledConnection<Manager>, StoreError> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    fn conn(&self) -> Result<Conn, StoreError> {
+        self.pool.get().map(Conn).map_err(|e| {
+            connection::note_failure();
+            StoreError::Unavailable(e.to_string())
+        })
+    }
+}
+
+/// A connection checked out of the pool; it goes back when dropped.
+struct Conn(PooledConnection<Manager>);
+
+impl Deref for Conn {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.0
     }
 }
 
 impl From<diesel::result::Error> for StoreError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
+        // Expected refusals say nothing about the connection; anything else may mean it is gone.
+        if !matches!(
+            e,
+            Error::NotFound | Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+        ) {
+            connection::note_failure();
+        }
         match e {
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
                 StoreError::Conflict(info.message().to_string())
