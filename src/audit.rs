@@ -1,12 +1,13 @@
 //! The audit log: one append-only, hash-chained record per security event (DESIGN §4.16).
 //!
-//! Events are written with group commit (see `Auditor`): every event waiting when the previous batch
-//! is done goes into one transaction, so the hot path pays a fraction of a commit instead of one each,
+//! Events are written by a single writer thread with group commit: every event waiting when the writer
+//! is free goes into one transaction, so the hot path pays a fraction of a commit instead of one each,
 //! and a caller that needs durability (`record`) returns only once its event is committed. Callers that
 //! cannot record an event fail rather than proceed unaudited. Each event also goes to tracing
 //! (target `audit`) for log pipelines. Records never hold secrets, tokens, codes, passwords or emails.
 
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use ring::digest;
 use serde::{Deserialize, Serialize};
@@ -231,157 +232,42 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
-/// The outcome of one waiting event, filled in by whichever caller committed its batch.
-type Slot = Arc<OnceLock<Result<(), String>>>;
+type Reply = SyncSender<Result<(), String>>;
 
-/// Records events with group commit, committed by the callers themselves (leader/follower, as in
-/// database group commit): a caller that finds no batch being written takes every event waiting and
-/// commits them in one transaction; callers arriving meanwhile queue theirs and wait, and the first of
-/// them to wake after that commit leads the next batch. An uncontended event costs one transaction and
-/// no thread hand-off; under load each transaction carries as many events as arrived during the last.
+/// Records events through one writer thread with group commit.
 #[derive(Clone)]
 pub struct Auditor {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    store: Arc<dyn AuditStore>,
-    state: Mutex<Queue>,
-    /// Signalled after every batch: waiters look at their slot, one of them may lead the next batch.
-    committed: Condvar,
-    /// Signalled when only detached events wait: nobody else would write them.
-    detached: Condvar,
-}
-
-#[derive(Default)]
-struct Queue {
-    events: Vec<(AuditEvent, Option<Slot>)>,
-    writing: bool,
-}
-
-impl Queue {
-    fn only_detached(&self) -> bool {
-        !self.events.is_empty() && self.events.iter().all(|(_, slot)| slot.is_none())
-    }
+    queue: Sender<(AuditEvent, Option<Reply>)>,
 }
 
 impl Auditor {
     pub fn start(store: Arc<dyn AuditStore>) -> Self {
-        let shared = Arc::new(Shared {
-            store,
-            state: Mutex::new(Queue::default()),
-            committed: Condvar::new(),
-            detached: Condvar::new(),
-        });
-        let background = shared.clone();
+        let (queue, inbox) = channel();
         std::thread::Builder::new()
             .name("gatehouse-audit".into())
-            .spawn(move || background.write_detached())
+            .spawn(move || write_loop(store, inbox))
             .expect("the audit writer thread starts");
-        Self { shared }
+        Self { queue }
     }
 
     /// Records an event durably: returns once it is committed, or an error if it cannot be.
     pub fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
         log(&event);
-        let slot = Slot::default();
-        let shared = &self.shared;
-        let mut queue = shared.lock();
-        queue.events.push((event, Some(slot.clone())));
-        loop {
-            if let Some(result) = slot.get() {
-                return result
-                    .clone()
-                    .map_err(|e| StoreError::Unavailable(format!("audit log: {e}")));
-            }
-            queue = if queue.writing {
-                shared
-                    .committed
-                    .wait(queue)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-            } else {
-                shared.lead(queue)
-            };
+        let (reply, done) = sync_channel(1);
+        self.queue
+            .send((event, Some(reply)))
+            .map_err(|_| StoreError::Unavailable("the audit writer stopped".into()))?;
+        match done.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Unavailable(format!("audit log: {e}"))),
+            Err(_) => Err(StoreError::Unavailable("the audit writer stopped".into())),
         }
     }
 
     /// Records an event without waiting (for events outside a state change, e.g. a rate-limit trip).
     pub fn record_detached(&self, event: AuditEvent) {
         log(&event);
-        let mut queue = self.shared.lock();
-        queue.events.push((event, None));
-        if !queue.writing {
-            self.shared.detached.notify_one();
-        }
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // The queue stays consistent across a panic (see `Batch`), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Commits the oldest waiting events (up to a batch) as leader, answers their callers and hands
-    /// leadership on. Called with the lock held and no batch being written; returns with the lock held.
-    fn lead<'a>(&'a self, mut queue: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
-        const MAX_BATCH: usize = 512;
-        let take = queue.events.len().min(MAX_BATCH);
-        let (events, slots): (Vec<AuditEvent>, Vec<Option<Slot>>) = queue.events.drain(..take).unzip();
-        queue.writing = true;
-        drop(queue);
-        let mut batch = Batch {
-            shared: self,
-            slots,
-            result: None,
-        };
-        let result = self.store.append_audit(&events).map_err(|e| e.to_string());
-        if let Err(e) = &result {
-            tracing::error!(error = %e, count = events.len(), "audit events could not be recorded");
-        }
-        batch.result = Some(result);
-        drop(batch);
-        self.lock()
-    }
-
-    /// The background writer: leads batches that hold only detached events, which no caller waits for.
-    fn write_detached(&self) {
-        let mut queue = self.lock();
-        loop {
-            queue = if !queue.writing && !queue.events.is_empty() {
-                self.lead(queue)
-            } else {
-                self.detached
-                    .wait(queue)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-            };
-        }
-    }
-}
-
-/// A batch being written. Dropping it (also when the write panicked) answers its callers, ends the
-/// leadership and wakes whoever writes next, so no caller waits forever.
-struct Batch<'a> {
-    shared: &'a Shared,
-    slots: Vec<Option<Slot>>,
-    result: Option<Result<(), String>>,
-}
-
-impl Drop for Batch<'_> {
-    fn drop(&mut self) {
-        let result = self
-            .result
-            .take()
-            .unwrap_or_else(|| Err("the audit writer failed".to_string()));
-        for slot in self.slots.iter().flatten() {
-            let _ = slot.set(result.clone());
-        }
-        let mut queue = self.shared.lock();
-        queue.writing = false;
-        self.shared.committed.notify_all();
-        if queue.only_detached() {
-            self.shared.detached.notify_one();
-        }
+        let _ = self.queue.send((event, None));
     }
 }
 
@@ -400,8 +286,33 @@ pub fn log(e: &AuditEvent) {
     );
 }
 
+/// Waits for one event, takes every other one already waiting (up to a batch), commits them together
+/// and answers everyone who waits.
+fn write_loop(store: Arc<dyn AuditStore>, inbox: Receiver<(AuditEvent, Option<Reply>)>) {
+    const MAX_BATCH: usize = 512;
+    while let Ok(first) = inbox.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match inbox.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (events, replies): (Vec<AuditEvent>, Vec<Option<Reply>>) = batch.into_iter().unzip();
+        let result = store.append_audit(&events).map_err(|e| e.to_string());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, count = events.len(), "audit events could not be recorded");
+        }
+        for reply in replies.into_iter().flatten() {
+            let _ = reply.send(result.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
 
     fn chain(n: i64) -> Vec<AuditRecord> {
