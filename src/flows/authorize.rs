@@ -95,8 +95,8 @@ pub fn continue_after_sign_in(
 ) -> Result<Option<Next>, FlowError> {
     let Some(id) = request_id else { return Ok(None) };
     let signed_in = Browser {
-        binding_id: browser.binding_id.clone(),
         session_id: Some(session_id.to_string()),
+        ..browser.clone()
     };
     resume_after_sign_in(p, id, &signed_in).map(Some)
 }

@@ -12,6 +12,8 @@ use crate::store::{Session, User};
 pub struct Browser {
     pub binding_id: String,
     pub session_id: Option<String>,
+    /// The User-Agent header, summarised into a new session's device (see `device_summary`).
+    pub user_agent: String,
 }
 
 impl std::fmt::Debug for Browser {
@@ -176,13 +178,6 @@ pub fn refresh(p: &Provider, cookie: &str, origin: &Origin) -> Result<Refresh, F
     Ok(Refresh::Unchanged)
 }
 
-/// Stores the device summary (see `device_summary`) of a session that was just started.
-pub fn record_device(p: &Provider, cookie: &str, user_agent: &str) -> Result<(), FlowError> {
-    p.store
-        .set_session_user_agent(&sha256_b64(cookie), &device_summary(user_agent))?;
-    Ok(())
-}
-
 /// The most a device summary keeps.
 const DEVICE_SUMMARY_MAX: usize = 64;
 
@@ -301,7 +296,7 @@ pub fn start_session(
         pending_factor,
         persistent: auth.remember,
         last_seen_at: at,
-        user_agent: String::new(),
+        user_agent: device_summary(&browser.user_agent),
         previous_id_hash: None,
         rotated_at: at,
     })?;

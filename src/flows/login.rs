@@ -70,8 +70,8 @@ pub fn submit(
         &Authentication::method("pwd").remembered(remember),
     )?;
     let signed_in = Browser {
-        binding_id: browser.binding_id.clone(),
         session_id: Some(session_id.clone()),
+        ..browser.clone()
     };
     let next = resume_after_sign_in(p, request_id, &signed_in)?;
     Ok(LoginOutcome::SignedIn { session_id, next })

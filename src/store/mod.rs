@@ -104,8 +104,6 @@ pub trait SessionStore: Send + Sync {
     /// `previous_id_hash`, `rotated_at` and `last_seen_at` become `at`. Returns false when no session
     /// had `id_hash` any more (another request rotated it first).
     fn rotate_session(&self, id_hash: &str, new_id_hash: &str, at: i64) -> Result<bool, StoreError>;
-    /// Stores the device summary of a session. Missing is not an error.
-    fn set_session_user_agent(&self, id_hash: &str, user_agent: &str) -> Result<(), StoreError>;
 }
 
 pub trait AuthRequestStore: Send + Sync {

@@ -85,6 +85,12 @@ impl BrowserCookies {
             browser: Browser {
                 binding_id: existing.unwrap_or_else(random_token),
                 session_id,
+                user_agent: req
+                    .headers()
+                    .get(actix_web::http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string(),
             },
             new_binding,
         }

@@ -12,7 +12,6 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 
@@ -75,39 +74,24 @@ pub async fn refresh(
     if let Refresh::Rotated(id) = &refreshed {
         req.extensions_mut().insert(RotatedSession(id.clone()));
     }
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
     let mut response = next.call(req).await?;
-    // What the handler set wins: a sign-in or sign-out in this request decides the cookie.
-    let set_by_handler = response
-        .response()
-        .cookies()
-        .find(|c| c.name() == cookie_name)
-        .map(|c| c.value().to_string());
-    match (set_by_handler, refreshed) {
-        (Some(new), _) if !new.is_empty() => {
-            // A session started in this request: remember what kind of device it is on.
-            let p = state.provider.clone();
-            if let Err(e) = blocking(move || browser::record_device(&p, &new, &user_agent)).await {
-                tracing::warn!(error = %e, "could not record the session's device");
+    // What the handler set wins: a sign-in or sign-out in this request decides the cookie (a new
+    // session's device is stored with it, from `Browser::user_agent`).
+    let set_by_handler = response.response().cookies().any(|c| c.name() == cookie_name);
+    if !set_by_handler {
+        match refreshed {
+            Refresh::Rotated(id) => {
+                let _ = response
+                    .response_mut()
+                    .add_cookie(&state.session_cookie(id, true));
             }
+            Refresh::Gone => {
+                let _ = response
+                    .response_mut()
+                    .add_cookie(&state.expired_session_cookie());
+            }
+            Refresh::Unchanged => {}
         }
-        (Some(_), _) => {}
-        (None, Refresh::Rotated(id)) => {
-            let _ = response
-                .response_mut()
-                .add_cookie(&state.session_cookie(id, true));
-        }
-        (None, Refresh::Gone) => {
-            let _ = response
-                .response_mut()
-                .add_cookie(&state.expired_session_cookie());
-        }
-        (None, Refresh::Unchanged) => {}
     }
     Ok(response)
 }

@@ -994,6 +994,7 @@ db_test_with!(
         let device = Browser {
             binding_id: gatehouse::crypto::random_token(),
             session_id: None,
+            user_agent: String::new(),
         };
         let origin_of_request = gatehouse::audit::Origin::default();
         let none = passkeys::begin_authentication(p, &device, Some(&bob));

@@ -76,13 +76,6 @@ impl SessionStore for SqlStore {
             .execute(&mut *self.conn()?)?;
         Ok(changed == 1)
     }
-
-    fn set_session_user_agent(&self, id_hash: &str, user_agent: &str) -> Result<(), StoreError> {
-        diesel::update(sessions::table.find(id_hash))
-            .set(sessions::user_agent.eq(user_agent))
-            .execute(&mut *self.conn()?)?;
-        Ok(())
-    }
 }
 
 impl AuthRequestStore for SqlStore {
