@@ -328,31 +328,33 @@ pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, F
     };
     let code = random_token();
     let at = now();
-    p.store.create_code(&AuthorizationCode {
-        code_hash: sha256_b64(&code),
-        grant_id: random_id(),
-        client_id: req.client_id.clone(),
-        user_id: s.user.id.clone(),
-        redirect_uri: req.target.redirect_uri.clone(),
-        scope: scope::join(&req.scopes),
-        nonce: req.nonce.clone(),
-        code_challenge: req.code_challenge.clone(),
-        auth_time: s.session.auth_time,
-        acr: Some(acr::claim(Level::of_amr(&s.session.amr), &req.acr_values).to_string()),
-        amr: s.session.amr.clone(),
-        idp: s.session.idp.clone(),
-        created_at: at,
-        expires_at: at + p.settings.tokens.authorization_code_ttl as i64,
-        organization_id,
-        id_token_claims: req
-            .claims
-            .as_ref()
-            .map(|c| c.id_token.clone())
-            .unwrap_or_default(),
-    })?;
-    if !pending.id.is_empty() {
-        p.store.delete_auth_request(&pending.id)?;
-    }
+    // The pending request is done: it goes in the same transaction as the code.
+    let fulfils = Some(pending.id.as_str()).filter(|id| !id.is_empty());
+    p.store.create_code(
+        &AuthorizationCode {
+            code_hash: sha256_b64(&code),
+            grant_id: random_id(),
+            client_id: req.client_id.clone(),
+            user_id: s.user.id.clone(),
+            redirect_uri: req.target.redirect_uri.clone(),
+            scope: scope::join(&req.scopes),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            auth_time: s.session.auth_time,
+            acr: Some(acr::claim(Level::of_amr(&s.session.amr), &req.acr_values).to_string()),
+            amr: s.session.amr.clone(),
+            idp: s.session.idp.clone(),
+            created_at: at,
+            expires_at: at + p.settings.tokens.authorization_code_ttl as i64,
+            organization_id,
+            id_token_claims: req
+                .claims
+                .as_ref()
+                .map(|c| c.id_token.clone())
+                .unwrap_or_default(),
+        },
+        fulfils,
+    )?;
     tracing::info!(client_id = %req.client_id, "authorization code issued");
     Ok(Next::Respond(req.target.success(p.issuer(), &code)))
 }

@@ -123,7 +123,9 @@ pub trait AuthRequestStore: Send + Sync {
 }
 
 pub trait GrantStore: Send + Sync {
-    fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// Stores a code and, in the same transaction, deletes the pending authorization request it
+    /// answers (`fulfils`): one write per code issued.
+    fn create_code(&self, code: &AuthorizationCode, fulfils: Option<&str>) -> Result<(), StoreError>;
     /// Consumes a code in one transaction: marks it used only if it is unused and unexpired (so that of
     /// any number of concurrent redemptions exactly one wins), then asks `issue` what to record. `issue`
     /// returns `None` to reject (the code stays consumed). A code that was already used has its whole
