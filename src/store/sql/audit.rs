@@ -150,3 +150,57 @@ impl AuditStore for SqlStore {
         Ok(rows.into_iter().map(AuditRow::into_record).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::sqlite::SqliteConnection;
+    use diesel_migrations::MigrationHarness;
+
+    use super::*;
+    use crate::audit::{kind, verify_chain};
+
+    /// The SQLite rebuild (migration 13, seq as rowid, no unused indexes) keeps every record and the
+    /// chain, and appends continue it.
+    #[test]
+    fn the_rowid_rebuild_keeps_the_chain() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        use super::super::connection::SQLITE_MIGRATIONS as migrations;
+        while conn.applied_migrations().unwrap().len() < 12 {
+            conn.run_next_migration(migrations).unwrap();
+        }
+        let mut prev = String::new();
+        let mut rows = Vec::new();
+        for seq in 1..=3 {
+            let event =
+                AuditEvent::new(kind::SIGN_IN, Outcome::Success, 1_000 + seq).subject(format!("u{seq}"));
+            let hash = chain_hash(&prev, seq, &event);
+            rows.push(AuditRow::new(seq, &event, &prev, hash.clone()));
+            prev = hash;
+        }
+        diesel::insert_into(audit_events::table)
+            .values(&rows)
+            .execute(&mut conn)
+            .unwrap();
+
+        conn.run_pending_migrations(migrations).unwrap();
+
+        let records: Vec<AuditRecord> = audit_events::table
+            .order(audit_events::seq.asc())
+            .select(AuditRow::as_select())
+            .load(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(AuditRow::into_record)
+            .collect();
+        assert_eq!(verify_chain(records), Ok(3));
+        let indexes: i64 = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events'",
+        )
+        .get_result(&mut conn)
+        .unwrap();
+        assert_eq!(indexes, 0, "seq is the rowid and no other index is kept");
+        conn.batch_execute("INSERT INTO audit_events (seq, at, event, outcome, detail, prev_hash, hash) VALUES (3, 0, 'x', 'success', '{}', '', '')")
+            .expect_err("seq stays unique");
+    }
+}
