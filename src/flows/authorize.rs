@@ -1,11 +1,12 @@
 //! The authorization endpoint's use case: validate, then decide whether the browser must sign in,
-//! consent, or can go straight back to the client with a code. The request waits server-side, bound
-//! to the browser, while the user signs in (DESIGN §3).
+//! consent, or can go straight back to the client with a code. While the user signs in, the request
+//! waits sealed in the browser's hands, bound to it (`pending`), not in the database.
 
 use tracing::instrument;
 
 use super::browser::{Browser, SignedIn, any_session, signed_in};
 use super::organizations::{self, Choice};
+pub use super::pending::Pending;
 use super::{FlowError, Provider, now};
 use crate::audit::Origin;
 use crate::crypto::{random_id, random_token, sha256_b64};
@@ -13,7 +14,7 @@ use crate::protocol::acr::{self, Level};
 use crate::protocol::authorize::{AuthorizationRequest, AuthorizationResponse, AuthorizeError};
 use crate::protocol::params::Params;
 use crate::protocol::{ErrorCode, OAuthError, scope};
-use crate::store::{AuthorizationCode, Client, PendingAuthRequest};
+use crate::store::AuthorizationCode;
 
 /// Where the browser goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,14 +40,6 @@ pub enum Next {
     SecondFactor(String),
 }
 
-/// A pending request as stored: the validated request and when it was made.
-pub struct Pending {
-    pub id: String,
-    pub request: AuthorizationRequest,
-    pub client: Client,
-    pub created_at: i64,
-}
-
 #[instrument(skip_all, fields(client_id = params.get("client_id").unwrap_or("-")))]
 pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<Next, FlowError> {
     let client = match AuthorizationRequest::client_id(params) {
@@ -70,13 +63,7 @@ pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<Next, F
             "This application is not registered with Gatehouse.",
         ));
     };
-    let pending = Pending {
-        id: String::new(),
-        request,
-        client,
-        created_at: now(),
-    };
-    decide(p, pending, browser, false)
+    decide(p, Pending::new(request, client), browser, false)
 }
 
 /// Continues a pending request right after the user signed in for it.
@@ -101,24 +88,9 @@ pub fn continue_after_sign_in(
     resume_after_sign_in(p, id, &signed_in).map(Some)
 }
 
-/// Loads a pending request, only for the browser that started it.
+/// Opens a pending request (the pages' `req`), only for the browser that started it.
 pub fn load_pending(p: &Provider, request_id: &str, browser: &Browser) -> Result<Pending, FlowError> {
-    let stored = p
-        .store
-        .find_auth_request(request_id, &browser.binding_hash(), now())?
-        .ok_or_else(FlowError::expired_request)?;
-    let request: AuthorizationRequest =
-        serde_json::from_str(&stored.request).map_err(|_| FlowError::expired_request())?;
-    let client = p
-        .store
-        .find_client(&stored.client_id)?
-        .ok_or_else(FlowError::expired_request)?;
-    Ok(Pending {
-        id: stored.id,
-        request,
-        client,
-        created_at: stored.created_at,
-    })
+    Pending::open(p, request_id, browser)
 }
 
 /// `fresh` means the user has just signed in for this very request, which satisfies `prompt=login`
@@ -151,7 +123,7 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
                 "this client does not offer sign-up (prompt=create)",
             );
         }
-        save_pending(p, &mut pending, browser)?;
+        pending.seal(p, browser);
         return Ok(Next::SignUp(pending.id));
     }
     let signed_in = signed_in(p, browser)?;
@@ -167,7 +139,7 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
                 "the user must complete a second factor",
             );
         }
-        save_pending(p, &mut pending, browser)?;
+        pending.seal(p, browser);
         return Ok(Next::SecondFactor(pending.id));
     }
     if needs_login(req, fresh, signed_in.as_ref(), hinted_sub.as_deref()) {
@@ -178,7 +150,7 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
             if super::upstreams::find(p, &connection)?.is_none() {
                 return fail(ErrorCode::InvalidRequest, "unknown connection");
             }
-            save_pending(p, &mut pending, browser)?;
+            pending.seal(p, browser);
             let purpose = super::federation::Purpose::SignIn {
                 request_id: pending.id.clone(),
                 link_proof: None,
@@ -194,7 +166,7 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
             )?;
             return Ok(Next::Upstream(url));
         }
-        save_pending(p, &mut pending, browser)?;
+        pending.seal(p, browser);
         return Ok(Next::Login(pending.id));
     }
     let signed_in = signed_in.expect("needs_login is false only with a session");
@@ -214,7 +186,7 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
             );
         }
         Choice::Pick(_) => {
-            save_pending(p, &mut pending, browser)?;
+            pending.seal(p, browser);
             return Ok(Next::Organization(pending.id));
         }
         Choice::None | Choice::Organization(_) => {}
@@ -238,7 +210,7 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
                 "the client requires a stronger sign-in than the session has",
             );
         }
-        save_pending(p, &mut pending, browser)?;
+        pending.seal(p, browser);
         return Ok(Next::SecondFactor(pending.id));
     }
     if !super::consents::outstanding(p, &signed_in.user, &pending.client)?.is_empty() {
@@ -248,7 +220,7 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
                 "the user must accept the current terms",
             );
         }
-        save_pending(p, &mut pending, browser)?;
+        pending.seal(p, browser);
         return Ok(Next::Documents(pending.id));
     }
     if !super::profiling::missing(p, &pending.client.id, &signed_in.user)?.is_empty() {
@@ -258,7 +230,7 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
                 "the user must complete their profile for this client",
             );
         }
-        save_pending(p, &mut pending, browser)?;
+        pending.seal(p, browser);
         return Ok(Next::Profile(pending.id));
     }
     if needs_consent(p, &pending, &signed_in)? {
@@ -268,7 +240,7 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
                 "the user has not consented to this client",
             );
         }
-        save_pending(p, &mut pending, browser)?;
+        pending.seal(p, browser);
         return Ok(Next::Consent(pending.id));
     }
     complete(p, &pending, &signed_in)
@@ -294,23 +266,6 @@ fn needs_consent(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<bool, 
     Ok(!scope::is_subset(&pending.request.scopes, &granted))
 }
 
-fn save_pending(p: &Provider, pending: &mut Pending, browser: &Browser) -> Result<(), FlowError> {
-    if !pending.id.is_empty() {
-        return Ok(());
-    }
-    pending.id = random_id();
-    let request = serde_json::to_string(&pending.request).expect("requests serialise");
-    p.store.create_auth_request(&PendingAuthRequest {
-        id: pending.id.clone(),
-        browser_hash: browser.binding_hash(),
-        client_id: pending.client.id.clone(),
-        request,
-        created_at: pending.created_at,
-        expires_at: pending.created_at + p.settings.sessions.authorization_request_ttl as i64,
-    })?;
-    Ok(())
-}
-
 /// Issues the code and answers the client; the pending request is done.
 pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, FlowError> {
     let req = &pending.request;
@@ -328,33 +283,28 @@ pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, F
     };
     let code = random_token();
     let at = now();
-    // The pending request is done: it goes in the same transaction as the code.
-    let fulfils = Some(pending.id.as_str()).filter(|id| !id.is_empty());
-    p.store.create_code(
-        &AuthorizationCode {
-            code_hash: sha256_b64(&code),
-            grant_id: random_id(),
-            client_id: req.client_id.clone(),
-            user_id: s.user.id.clone(),
-            redirect_uri: req.target.redirect_uri.clone(),
-            scope: scope::join(&req.scopes),
-            nonce: req.nonce.clone(),
-            code_challenge: req.code_challenge.clone(),
-            auth_time: s.session.auth_time,
-            acr: Some(acr::claim(Level::of_amr(&s.session.amr), &req.acr_values).to_string()),
-            amr: s.session.amr.clone(),
-            idp: s.session.idp.clone(),
-            created_at: at,
-            expires_at: at + p.settings.tokens.authorization_code_ttl as i64,
-            organization_id,
-            id_token_claims: req
-                .claims
-                .as_ref()
-                .map(|c| c.id_token.clone())
-                .unwrap_or_default(),
-        },
-        fulfils,
-    )?;
+    p.store.create_code(&AuthorizationCode {
+        code_hash: sha256_b64(&code),
+        grant_id: random_id(),
+        client_id: req.client_id.clone(),
+        user_id: s.user.id.clone(),
+        redirect_uri: req.target.redirect_uri.clone(),
+        scope: scope::join(&req.scopes),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        auth_time: s.session.auth_time,
+        acr: Some(acr::claim(Level::of_amr(&s.session.amr), &req.acr_values).to_string()),
+        amr: s.session.amr.clone(),
+        idp: s.session.idp.clone(),
+        created_at: at,
+        expires_at: at + p.settings.tokens.authorization_code_ttl as i64,
+        organization_id,
+        id_token_claims: req
+            .claims
+            .as_ref()
+            .map(|c| c.id_token.clone())
+            .unwrap_or_default(),
+    })?;
     tracing::info!(client_id = %req.client_id, "authorization code issued");
     Ok(Next::Respond(req.target.success(p.issuer(), &code)))
 }
@@ -379,8 +329,8 @@ pub fn verify_id_token_hint(p: &Provider, hint: &str) -> Option<serde_json::Map<
     (claims.get("iss").and_then(|v| v.as_str()) == Some(p.issuer())).then_some(claims)
 }
 
-/// The organization picker's answer: the chosen organization (which `choose` checks again) is kept with
-/// the pending request, and the authorization continues.
+/// The organization picker's answer: the chosen organization (which `choose` checks again) is sealed
+/// into the pending request, and the authorization continues.
 pub fn choose_organization(
     p: &Provider,
     request_id: &str,
@@ -389,8 +339,7 @@ pub fn choose_organization(
 ) -> Result<Next, FlowError> {
     let mut pending = load_pending(p, request_id, browser)?;
     pending.request.organization = Some(organization_id.to_string());
-    let request = serde_json::to_string(&pending.request).map_err(|_| FlowError::expired_request())?;
-    p.store.update_auth_request(&pending.id, &request)?;
+    pending.changed();
     decide(p, pending, browser, true)
 }
 

@@ -59,7 +59,6 @@ pub fn decide(
             .detail(serde_json::json!({ "scope": scope::join(&pending.request.scopes) })),
     )?;
     if !allow {
-        p.store.delete_auth_request(&pending.id)?;
         tracing::info!(client_id = %pending.client.id, "consent denied");
         let denied = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
         return Ok(Next::Respond(pending.request.target.error(p.issuer(), &denied)));

@@ -200,12 +200,11 @@ pub fn identify(
         // Home-realm discovery names the organization too, unless the client already did.
         if let (Some(org), None) = (organization, &pending.request.organization) {
             pending.request.organization = Some(org);
-            let request =
-                serde_json::to_string(&pending.request).map_err(|_| FlowError::expired_request())?;
-            p.store.update_auth_request(&pending.id, &request)?;
+            pending.changed();
+            pending.seal(p, browser);
         }
         let purpose = Purpose::SignIn {
-            request_id: request_id.to_string(),
+            request_id: pending.id.clone(),
             link_proof: None,
         };
         let url = federation::start(p, &connection, purpose, Some(email.trim()), browser, origin)?;

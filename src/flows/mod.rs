@@ -20,6 +20,7 @@ pub mod mfa;
 pub mod mfa_policy;
 pub mod organizations;
 pub mod passkeys;
+pub mod pending;
 pub mod portal;
 pub mod profiling;
 pub mod revoke;

@@ -106,26 +106,8 @@ pub trait SessionStore: Send + Sync {
     fn rotate_session(&self, id_hash: &str, new_id_hash: &str, at: i64) -> Result<bool, StoreError>;
 }
 
-pub trait AuthRequestStore: Send + Sync {
-    /// Stores a pending authorization request (expired ones are removed by `purge_expired`).
-    fn create_auth_request(&self, request: &PendingAuthRequest) -> Result<(), StoreError>;
-    /// The pending request with this id, only if it belongs to this browser and has not expired.
-    fn find_auth_request(
-        &self,
-        id: &str,
-        browser_hash: &str,
-        now: i64,
-    ) -> Result<Option<PendingAuthRequest>, StoreError>;
-    /// Replaces the stored request of a pending authorization (after the user chose an organization).
-    fn update_auth_request(&self, id: &str, request: &str) -> Result<(), StoreError>;
-    /// Removes a pending request once it has been answered. Missing is not an error.
-    fn delete_auth_request(&self, id: &str) -> Result<(), StoreError>;
-}
-
 pub trait GrantStore: Send + Sync {
-    /// Stores a code and, in the same transaction, deletes the pending authorization request it
-    /// answers (`fulfils`): one write per code issued.
-    fn create_code(&self, code: &AuthorizationCode, fulfils: Option<&str>) -> Result<(), StoreError>;
+    fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
     /// Consumes a code in one transaction: marks it used only if it is unused and unexpired (so that of
     /// any number of concurrent redemptions exactly one wins), then asks `issue` what to record. `issue`
     /// returns `None` to reject (the code stays consumed). A code that was already used has its whole
@@ -455,7 +437,6 @@ pub trait Store:
     + EmailCodeStore
     + UserStore
     + SessionStore
-    + AuthRequestStore
     + GrantStore
     + ConsentStore
     + KeyStore
@@ -478,7 +459,6 @@ impl<T> Store for T where
         + EmailCodeStore
         + UserStore
         + SessionStore
-        + AuthRequestStore
         + GrantStore
         + ConsentStore
         + KeyStore

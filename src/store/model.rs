@@ -211,17 +211,6 @@ pub struct Session {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct PendingAuthRequest {
-    pub id: String,
-    pub browser_hash: String,
-    pub client_id: String,
-    /// The validated request, serialised by the protocol layer.
-    pub request: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
 pub struct AuthorizationCode {
     pub code_hash: String,
     /// Identifies everything issued from this code (the "grant"), for revocation.

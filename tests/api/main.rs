@@ -26,6 +26,7 @@ mod mfa_federation;
 mod operations;
 mod organizations;
 mod passkeys;
+mod pending_requests;
 mod portal;
 mod progressive;
 mod prompt;

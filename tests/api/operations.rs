@@ -358,8 +358,9 @@ async fn database_down_and_back(backend: Backend) {
 // Graceful shutdown of the real binary
 // ---------------------------------------------------------------------------------------------
 
-/// Holds the write lock on pending authorization requests, so that an /authorize is in flight for as
-/// long as the test wants.
+/// Holds the database's write lock (on PostgreSQL the audit chain's head), so that a token request,
+/// whose issuance must be on the record before it is answered, is in flight for as long as the test
+/// wants.
 enum WriteLock {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
@@ -373,7 +374,7 @@ impl WriteLock {
             WriteLock::Sqlite(conn)
         } else {
             let mut conn = PgConnection::establish(&app.db.url).unwrap();
-            conn.batch_execute("BEGIN; LOCK TABLE auth_requests IN EXCLUSIVE MODE")
+            conn.batch_execute("BEGIN; LOCK TABLE audit_head IN EXCLUSIVE MODE")
                 .unwrap();
             WriteLock::Postgres(conn)
         }
@@ -394,15 +395,19 @@ on_both_backends!(
 
 async fn graceful_shutdown(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.create_client(app.client("web"));
+    app.create_client(service_client(&app));
     let mut server = start_replica(&app).await;
-    let rp = app.rp("web", Some(SECRET)).await;
-    let path_and_query = app.authorization(&rp, &["email"], &[]).url;
-    let url = path_and_query.replacen(&app.address, &server.address, 1);
+    let url = format!("{}/token", server.address);
 
     let lock = WriteLock::take(&app);
     let http = app.http.clone();
-    let in_flight = actix_web::rt::spawn(async move { http.get(url).send().await });
+    let in_flight = actix_web::rt::spawn(async move {
+        http.post(url)
+            .basic_auth("service", Some(SECRET))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+    });
     // The request is in the handler once it holds a pooled connection (waiting for the lock).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -451,7 +456,7 @@ async fn graceful_shutdown(backend: Backend) {
         .await
         .unwrap()
         .expect("the in-flight request is answered");
-    assert_eq!(response.status(), 303);
+    assert_eq!(response.status(), 200);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = server.child.try_wait().unwrap() {

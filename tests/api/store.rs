@@ -83,7 +83,7 @@ db_test!(
     a_code_is_consumed_once_and_a_replay_revokes_its_grant,
     |app: TestApp| async move {
         let (store, user) = seed(&app);
-        store.create_code(&code(&user, "c1", "g1", 1_000), None).unwrap();
+        store.create_code(&code(&user, "c1", "g1", 1_000)).unwrap();
 
         let first = store
             .redeem_code("c1", 500, &mut |_| {
@@ -117,8 +117,8 @@ db_test!(
     a_rejected_code_stays_consumed_and_an_expired_code_is_invalid,
     |app: TestApp| async move {
         let (store, user) = seed(&app);
-        store.create_code(&code(&user, "c1", "g1", 1_000), None).unwrap();
-        store.create_code(&code(&user, "c2", "g2", 1_000), None).unwrap();
+        store.create_code(&code(&user, "c1", "g1", 1_000)).unwrap();
+        store.create_code(&code(&user, "c2", "g2", 1_000)).unwrap();
 
         assert!(matches!(
             store.redeem_code("c1", 500, &mut |_| None).unwrap(),
@@ -139,7 +139,7 @@ db_test!(
     a_refused_refresh_does_not_burn_the_token_but_a_replay_revokes_the_family,
     |app: TestApp| async move {
         let (store, user) = seed(&app);
-        store.create_code(&code(&user, "c1", "g1", 1_000), None).unwrap();
+        store.create_code(&code(&user, "c1", "g1", 1_000)).unwrap();
         store
             .redeem_code("c1", 500, &mut |_| {
                 Some(record("jti-1", Some(refresh(&user, "r1", "g1"))))
@@ -223,11 +223,9 @@ db_test!(
         };
         store.create_session(&session("old", 100)).unwrap();
         store.create_session(&session("live", 1_000_000)).unwrap();
+        store.create_code(&code(&user, "c-old", "g-old", 100)).unwrap();
         store
-            .create_code(&code(&user, "c-old", "g-old", 100), None)
-            .unwrap();
-        store
-            .create_code(&code(&user, "c-recent", "g-recent", 1_000), None)
+            .create_code(&code(&user, "c-recent", "g-recent", 1_000))
             .unwrap();
         assert!(matches!(
             store.redeem_code("c-old", 50, &mut |_| None).unwrap(),

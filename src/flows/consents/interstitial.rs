@@ -159,7 +159,6 @@ fn decline(p: &Provider, ctx: Context, origin: &Origin) -> Result<Next, FlowErro
             .client(&ctx.pending.client.id)
             .detail(json!({ "documents": documents })),
     )?;
-    p.store.delete_auth_request(&ctx.pending.id)?;
     tracing::info!(client_id = %ctx.pending.client.id, "consent documents declined");
     let denied = OAuthError::new(ErrorCode::AccessDenied, "the user declined the required terms");
     Ok(Next::Respond(

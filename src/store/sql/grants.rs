@@ -12,17 +12,10 @@ use crate::store::{AuthorizationCode, GrantStore, IssueRecord, Redemption, Refre
 type QueryResult<T> = Result<T, diesel::result::Error>;
 
 impl GrantStore for SqlStore {
-    fn create_code(&self, code: &AuthorizationCode, fulfils: Option<&str>) -> Result<(), StoreError> {
-        use super::schema::auth_requests;
-        self.conn()?.transaction::<_, diesel::result::Error, _>(|conn| {
-            diesel::insert_into(codes::table)
-                .values(CodeRow::from(code))
-                .execute(conn)?;
-            if let Some(request_id) = fulfils {
-                diesel::delete(auth_requests::table.find(request_id)).execute(conn)?;
-            }
-            Ok(())
-        })?;
+    fn create_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        diesel::insert_into(codes::table)
+            .values(CodeRow::from(code))
+            .execute(&mut *self.conn()?)?;
         Ok(())
     }
 

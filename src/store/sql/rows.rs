@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::schema::*;
-use crate::store::{AuthorizationCode, Client, PendingAuthRequest, RefreshToken, Session, StoredKey, User};
+use crate::store::{AuthorizationCode, Client, RefreshToken, Session, StoredKey, User};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]
@@ -201,43 +201,6 @@ impl From<SessionRow> for Session {
             user_agent: r.user_agent,
             previous_id_hash: r.previous_id_hash,
             rotated_at: r.rotated_at,
-        }
-    }
-}
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = auth_requests)]
-pub struct AuthRequestRow {
-    pub id: String,
-    pub browser_hash: String,
-    pub client_id: String,
-    pub request: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-impl From<&PendingAuthRequest> for AuthRequestRow {
-    fn from(r: &PendingAuthRequest) -> Self {
-        Self {
-            id: r.id.clone(),
-            browser_hash: r.browser_hash.clone(),
-            client_id: r.client_id.clone(),
-            request: r.request.clone(),
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-        }
-    }
-}
-
-impl From<AuthRequestRow> for PendingAuthRequest {
-    fn from(r: AuthRequestRow) -> Self {
-        Self {
-            id: r.id,
-            browser_hash: r.browser_hash,
-            client_id: r.client_id,
-            request: r.request,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
         }
     }
 }

@@ -110,17 +110,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    auth_requests (id) {
-        id -> Text,
-        browser_hash -> Text,
-        client_id -> Text,
-        request -> Text,
-        created_at -> BigInt,
-        expires_at -> BigInt,
-    }
-}
-
-diesel::table! {
     authorization_codes (code_hash) {
         code_hash -> Text,
         grant_id -> Text,

@@ -3,9 +3,9 @@
 use diesel::prelude::*;
 
 use super::SqlStore;
-use super::rows::{AuthRequestRow, SessionRow};
-use super::schema::{auth_requests, sessions};
-use crate::store::{AuthRequestStore, PendingAuthRequest, Session, SessionStore, StoreError};
+use super::rows::SessionRow;
+use super::schema::sessions;
+use crate::store::{Session, SessionStore, StoreError};
 
 impl SessionStore for SqlStore {
     fn create_session(&self, session: &Session) -> Result<(), StoreError> {
@@ -75,42 +75,5 @@ impl SessionStore for SqlStore {
             ))
             .execute(&mut *self.conn()?)?;
         Ok(changed == 1)
-    }
-}
-
-impl AuthRequestStore for SqlStore {
-    fn create_auth_request(&self, request: &PendingAuthRequest) -> Result<(), StoreError> {
-        diesel::insert_into(auth_requests::table)
-            .values(AuthRequestRow::from(request))
-            .execute(&mut *self.conn()?)?;
-        Ok(())
-    }
-
-    fn find_auth_request(
-        &self,
-        id: &str,
-        browser_hash: &str,
-        now: i64,
-    ) -> Result<Option<PendingAuthRequest>, StoreError> {
-        let row = auth_requests::table
-            .find(id)
-            .filter(auth_requests::browser_hash.eq(browser_hash))
-            .filter(auth_requests::expires_at.gt(now))
-            .select(AuthRequestRow::as_select())
-            .first(&mut *self.conn()?)
-            .optional()?;
-        Ok(row.map(PendingAuthRequest::from))
-    }
-
-    fn update_auth_request(&self, id: &str, request: &str) -> Result<(), StoreError> {
-        diesel::update(auth_requests::table.find(id))
-            .set(auth_requests::request.eq(request))
-            .execute(&mut *self.conn()?)?;
-        Ok(())
-    }
-
-    fn delete_auth_request(&self, id: &str) -> Result<(), StoreError> {
-        diesel::delete(auth_requests::table.find(id)).execute(&mut *self.conn()?)?;
-        Ok(())
     }
 }

@@ -202,14 +202,10 @@ impl HealthCheck for SqlStore {
     }
 
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
-        use super::schema::{
-            auth_requests, authorization_codes, refresh_tokens, revoked_access_tokens, sessions,
-        };
+        use super::schema::{authorization_codes, refresh_tokens, revoked_access_tokens, sessions};
         let conn = &mut *self.conn()?;
         let mut removed =
             diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(conn)?;
-        removed +=
-            diesel::delete(auth_requests::table.filter(auth_requests::expires_at.le(now))).execute(conn)?;
         removed += diesel::delete(
             authorization_codes::table.filter(authorization_codes::expires_at.le(now - 86_400)),
         )
