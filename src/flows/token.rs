@@ -1,5 +1,6 @@
 //! The token endpoint (RFC 6749 §3.2): authenticate the client, then one function per grant. A code or
-//! refresh token is consumed and its successors recorded in one transaction; signing happens after.
+//! refresh token is consumed and its successors and `token.issued` audit record stored in one
+//! transaction; signing happens after. Tokens never leave before their issuance is on the record.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -58,7 +59,6 @@ pub fn exchange(
         )
         .into());
     }
-    let grant_type = request.grant_type();
     let result = match request {
         TokenRequest::AuthorizationCode {
             code,
@@ -75,32 +75,36 @@ pub fn exchange(
         TokenRequest::RefreshToken { refresh_token, scope } => {
             refresh(p, &client, &refresh_token, scope, origin)
         }
-        TokenRequest::ClientCredentials { scope } => client_credentials(p, &client, scope),
+        TokenRequest::ClientCredentials { scope } => client_credentials(p, &client, scope, origin),
     };
-    let (response, subject) = match result {
-        Ok(issued) => issued,
-        Err(e) => {
-            if let FlowError::OAuth(e) = &e {
-                tracing::info!(error = %e.code, reason = %e.description, "token request refused");
-            }
-            return Err(e);
-        }
-    };
-    // The tokens leave only once their issuance is on the record.
-    p.auditor.record(
-        AuditEvent::new(kind::TOKEN_ISSUED, Outcome::Success, now())
-            .origin(origin)
-            .actor(format!("client:{}", client.id))
-            .subject(subject)
-            .client(&client.id)
-            .detail(serde_json::json!({
-                "grant_type": grant_type,
-                "scope": response.scope,
-                "refresh_token": response.refresh_token.is_some(),
-                "id_token": response.id_token.is_some(),
-            })),
-    )?;
-    Ok(response)
+    if let Err(FlowError::OAuth(e)) = &result {
+        tracing::info!(error = %e.code, reason = %e.description, "token request refused");
+    }
+    result
+}
+
+/// The `token.issued` record of a response about to leave.
+fn issued_event(
+    client: &Client,
+    origin: &Origin,
+    grant_type: &str,
+    subject: &str,
+    scopes: &[String],
+) -> AuditEvent {
+    // Only user grants of clients allowed to refresh get a refresh token (`issue_record`).
+    let refresh = grant_type != "client_credentials" && client.allows_grant("refresh_token");
+    AuditEvent::new(kind::TOKEN_ISSUED, Outcome::Success, now())
+        .origin(origin)
+        .actor(format!("client:{}", client.id))
+        .subject(subject)
+        .client(&client.id)
+        .detail(serde_json::json!({
+            "grant_type": grant_type,
+            "scope": scope::join(scopes),
+            "refresh_token": refresh,
+            // `respond` signs an ID token exactly for `openid` requests.
+            "id_token": scope::contains(scopes, "openid"),
+        }))
 }
 
 /// A detected replay: the grant has already been revoked by the store.
@@ -124,7 +128,7 @@ fn authorization_code(
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
     origin: &Origin,
-) -> Result<(TokenResponse, String), FlowError> {
+) -> Result<TokenResponse, FlowError> {
     let at = now();
     let mut refusal = None;
     let mut issued = None;
@@ -153,7 +157,9 @@ fn authorization_code(
             organization_id: grant.organization_id.as_deref(),
             id_token_claims: &grant.id_token_claims,
         };
-        let (record, refresh) = issue_record(p, client, &facts, at, None);
+        let scopes = scope::parse(&grant.scope);
+        let audit = issued_event(client, origin, "authorization_code", &grant.user_id, &scopes);
+        let (record, refresh) = issue_record(p, client, &facts, at, None, audit);
         issued = Some((record.access_jti.clone(), refresh));
         Some(record)
     })?;
@@ -178,7 +184,7 @@ fn authorization_code(
         id_token_claims: &grant.id_token_claims,
     };
     let scopes = scope::parse(&grant.scope);
-    let response = respond(
+    respond(
         p,
         client,
         &facts,
@@ -187,8 +193,7 @@ fn authorization_code(
         &jti,
         refresh,
         at,
-    )?;
-    Ok((response, grant.user_id))
+    )
 }
 
 /// RFC 6749 §6, with rotation: the presented token is consumed and a successor issued.
@@ -198,7 +203,7 @@ fn refresh(
     token: &str,
     requested: Option<Vec<String>>,
     origin: &Origin,
-) -> Result<(TokenResponse, String), FlowError> {
+) -> Result<TokenResponse, FlowError> {
     let at = now();
     let mut refusal = None;
     let mut issued = None;
@@ -229,7 +234,9 @@ fn refresh(
                 organization_id: current.organization_id.as_deref(),
                 id_token_claims: &current.id_token_claims,
             };
-            let (record, refresh) = issue_record(p, client, &facts, at, Some(current.grant_expires_at));
+            let audit = issued_event(client, origin, "refresh_token", &current.user_id, &scopes);
+            let (record, refresh) =
+                issue_record(p, client, &facts, at, Some(current.grant_expires_at), audit);
             issued = Some((record.access_jti.clone(), refresh, scopes));
             Some(record)
         })?;
@@ -257,16 +264,17 @@ fn refresh(
         organization_id: current.organization_id.as_deref(),
         id_token_claims: &current.id_token_claims,
     };
-    let response = respond(p, client, &facts, &scopes, None, &jti, refresh, at)?;
-    Ok((response, current.user_id))
+    respond(p, client, &facts, &scopes, None, &jti, refresh, at)
 }
 
 /// RFC 6749 §4.4: a confidential client acting for itself. No user, so no ID token or user scopes.
+/// Nothing changes state here, so the audit record goes through the auditor's group commit.
 fn client_credentials(
     p: &Provider,
     client: &Client,
     requested: Option<Vec<String>>,
-) -> Result<(TokenResponse, String), FlowError> {
+    origin: &Origin,
+) -> Result<TokenResponse, FlowError> {
     // Every standard scope is about a user, so none of them can be granted here.
     let user_scopes = scope::USER_SCOPES;
     let allowed: Vec<String> = client
@@ -297,15 +305,21 @@ fn client_credentials(
         ttl: ttl as i64,
     });
     let access_token = p.keys.ring().sign_jwt(Alg::ES256, "at+jwt", &claims)?;
-    let response = TokenResponse {
+    p.auditor.record(issued_event(
+        client,
+        origin,
+        "client_credentials",
+        &client.id,
+        &scopes,
+    ))?;
+    Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: ttl,
         scope: scope::join(&scopes),
         id_token: None,
         refresh_token: None,
-    };
-    Ok((response, client.id.clone()))
+    })
 }
 
 fn auth_of(auth_time: i64, acr: &Option<String>, amr: &str, idp: &Option<String>) -> Authentication {
@@ -337,12 +351,14 @@ fn issue_record(
     g: &GrantFacts,
     at: i64,
     grant_expires_at: Option<i64>,
+    audit: AuditEvent,
 ) -> (IssueRecord, Option<String>) {
     let auth = &g.auth;
     let t = &p.settings.tokens;
     let refresh = client.allows_grant("refresh_token").then(random_token);
     let grant_expires_at = grant_expires_at.unwrap_or(at + t.refresh_token_absolute_ttl as i64);
     let record = IssueRecord {
+        audit,
         access_jti: random_id(),
         access_expires_at: at + t.access_token_ttl as i64,
         refresh: refresh.as_ref().map(|token| RefreshToken {

@@ -274,6 +274,9 @@ pub struct IssueRecord {
     pub access_jti: String,
     pub access_expires_at: i64,
     pub refresh: Option<RefreshToken>,
+    /// The `token.issued` audit record: committed with the redemption, so tokens never leave
+    /// unrecorded and the issuance costs no commit of its own.
+    pub audit: crate::audit::AuditEvent,
 }
 
 /// The outcome of consuming a single-use artefact.

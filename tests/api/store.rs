@@ -1,5 +1,6 @@
 //! Store contracts, checked directly against each backend (no HTTP).
 
+use gatehouse::audit::{AuditEvent, Outcome, kind};
 use gatehouse::flows::admin::{self, NewClient, NewUser};
 use gatehouse::store::*;
 
@@ -48,12 +49,25 @@ fn refresh(user_id: &str, hash: &str, grant: &str) -> RefreshToken {
     }
 }
 
+/// What a redemption records; its audit record names the access token's jti, to be found again.
 fn record(jti: &str, next: Option<RefreshToken>) -> IssueRecord {
     IssueRecord {
         access_jti: jti.into(),
         access_expires_at: 5_000,
         refresh: next,
+        audit: AuditEvent::new(kind::TOKEN_ISSUED, Outcome::Success, 500).subject(jti),
     }
+}
+
+/// The subjects of the `token.issued` records, in chain order.
+fn issued_records(store: &dyn Store) -> Vec<String> {
+    store
+        .audit_page(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.event.event == kind::TOKEN_ISSUED)
+        .filter_map(|r| r.event.subject)
+        .collect()
 }
 
 fn seed(app: &TestApp) -> (std::sync::Arc<dyn Store>, String) {
@@ -92,6 +106,11 @@ db_test!(
             .unwrap();
         assert!(matches!(first, Redemption::Issued(ref c) if c.grant_id == "g1"));
         assert!(store.find_refresh_token("r1").unwrap().unwrap().is_active(500));
+        assert_eq!(
+            issued_records(store.as_ref()),
+            ["jti-1"],
+            "recorded with the redemption"
+        );
 
         let replay = store
             .redeem_code("c1", 501, &mut |_| panic!("a used code is never issued twice"))
@@ -110,6 +129,12 @@ db_test!(
             store.redeem_code("unknown", 501, &mut |_| None).unwrap(),
             Redemption::Invalid
         );
+        assert_eq!(
+            issued_records(store.as_ref()),
+            ["jti-1"],
+            "nothing issued, nothing recorded"
+        );
+        assert!(gatehouse::audit::verify_chain(store.audit_page(0, 100).unwrap()).is_ok());
     }
 );
 
@@ -156,6 +181,11 @@ db_test!(
             })
             .unwrap();
         assert!(matches!(rotated, Redemption::Issued(_)));
+        assert_eq!(
+            issued_records(store.as_ref()),
+            ["jti-1", "jti-2"],
+            "a refused refresh records nothing; a rotation records its issuance"
+        );
         assert_eq!(
             store.rotate_refresh_token("r1", 602, &mut |_| None).unwrap(),
             Redemption::Reused

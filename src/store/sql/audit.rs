@@ -71,41 +71,47 @@ impl AuditRow {
     }
 }
 
+/// Appends events to the chain inside the caller's transaction, so that a state change and its record
+/// commit together (or not at all). The head row is locked first (see the module comment).
+pub(super) fn append_in(conn: &mut DbConnection, events: &[AuditEvent]) -> Result<(), diesel::result::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    diesel::update(audit_head::table.find(1))
+        .set(audit_head::seq.eq(audit_head::seq))
+        .execute(conn)?;
+    let (mut seq, mut prev): (i64, String) = audit_head::table
+        .find(1)
+        .select((audit_head::seq, audit_head::hash))
+        .first(conn)?;
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        seq += 1;
+        let hash = chain_hash(&prev, seq, event);
+        rows.push(AuditRow::new(seq, event, &prev, hash.clone()));
+        prev = hash;
+    }
+    // Multi-row inserts: one statement per chunk instead of one round trip per event. Batch inserts
+    // are per backend in diesel, hence the dialect branch.
+    for chunk in rows.chunks(100) {
+        let insert = diesel::insert_into(audit_events::table).values(chunk);
+        match conn {
+            DbConnection::Sqlite(c) => insert.execute(c)?,
+            DbConnection::Pg(c) => insert.execute(c)?,
+        };
+    }
+    diesel::update(audit_head::table.find(1))
+        .set((audit_head::seq.eq(seq), audit_head::hash.eq(&prev)))
+        .execute(conn)?;
+    Ok(())
+}
+
 impl AuditStore for SqlStore {
     fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
-        self.conn()?.transaction::<_, diesel::result::Error, _>(|conn| {
-            // Lock the head before reading it.
-            diesel::update(audit_head::table.find(1))
-                .set(audit_head::seq.eq(audit_head::seq))
-                .execute(conn)?;
-            let (mut seq, mut prev): (i64, String) = audit_head::table
-                .find(1)
-                .select((audit_head::seq, audit_head::hash))
-                .first(conn)?;
-            let mut rows = Vec::with_capacity(events.len());
-            for event in events {
-                seq += 1;
-                let hash = chain_hash(&prev, seq, event);
-                rows.push(AuditRow::new(seq, event, &prev, hash.clone()));
-                prev = hash;
-            }
-            // Multi-row inserts: one statement per chunk instead of one round trip per event. Batch
-            // inserts are per backend in diesel, hence the dialect branch.
-            for chunk in rows.chunks(100) {
-                let insert = diesel::insert_into(audit_events::table).values(chunk);
-                match conn {
-                    DbConnection::Sqlite(c) => insert.execute(c)?,
-                    DbConnection::Pg(c) => insert.execute(c)?,
-                };
-            }
-            diesel::update(audit_head::table.find(1))
-                .set((audit_head::seq.eq(seq), audit_head::hash.eq(&prev)))
-                .execute(conn)?;
-            Ok(())
-        })?;
+        self.conn()?.transaction(|conn| append_in(conn, events))?;
         Ok(())
     }
 

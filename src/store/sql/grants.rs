@@ -4,6 +4,7 @@
 
 use diesel::prelude::*;
 
+use super::audit::append_in;
 use super::rows::{CodeRow, RefreshRow};
 use super::schema::{authorization_codes as codes, refresh_tokens as rt, revoked_access_tokens};
 use super::{DbConnection, SqlStore};
@@ -67,6 +68,8 @@ impl GrantStore for SqlStore {
                     .values(RefreshRow::from(refresh))
                     .execute(conn)?;
             }
+            // Last, so that the audit chain's head is locked only for the commit.
+            append_in(conn, std::slice::from_ref(&record.audit))?;
             Ok(Redemption::Issued(code))
         })?;
         Ok(outcome)
@@ -125,6 +128,7 @@ impl GrantStore for SqlStore {
                     ))
                     .execute(conn)?;
             }
+            append_in(conn, std::slice::from_ref(&record.audit))?;
             Ok(Redemption::Issued(token))
         });
         match (result, rejected) {
