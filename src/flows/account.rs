@@ -87,11 +87,11 @@ pub fn sign_in(
     browser: &Browser,
     origin: &Origin,
 ) -> Result<Option<AccountSignIn>, FlowError> {
-    let Some(user) = check_password(p, email, password, None, origin)? else {
+    let Some((user, event)) = check_password(p, email, password, None, origin)? else {
         return Ok(None);
     };
     let auth = Authentication::method("pwd").remembered(remember);
-    let session_id = start_session(p, browser, &user, &auth)?;
+    let session_id = start_session(p, browser, &user, &auth, vec![event])?.commit(p)?;
     Ok(Some(AccountSignIn {
         session_id,
         pending_factor: super::mfa::second_factor_due(p, &user, &auth)?,

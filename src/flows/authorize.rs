@@ -4,7 +4,7 @@
 
 use tracing::instrument;
 
-use super::browser::{Browser, SignedIn, any_session, signed_in};
+use super::browser::{Browser, NewSession, SignedIn, any_session, signed_in};
 use super::organizations::{self, Choice};
 pub use super::pending::Pending;
 use super::{FlowError, Provider, now};
@@ -63,29 +63,73 @@ pub fn start(p: &Provider, params: &Params, browser: &Browser) -> Result<Next, F
             "This application is not registered with Gatehouse.",
         ));
     };
-    decide(p, Pending::new(request, client), browser, false)
+    decide(p, Pending::new(request, client), browser, false, Current::Cookie)
 }
 
-/// Continues a pending request right after the user signed in for it.
+/// Whose sign-in `decide` works with.
+enum Current<'a> {
+    /// The session the browser's cookie names, if any.
+    Cookie,
+    /// A sign-in that just succeeded and is not stored yet: `complete` takes it out to store it with
+    /// the code; whatever else happens, the caller stores it.
+    New(&'a mut Option<NewSession>),
+}
+
+impl Current<'_> {
+    /// The signed-in person (a complete session), and the person waiting for a second factor.
+    fn sessions(
+        &self,
+        p: &Provider,
+        browser: &Browser,
+    ) -> Result<(Option<SignedIn>, Option<SignedIn>), FlowError> {
+        match self {
+            Current::Cookie => {
+                let complete = signed_in(p, browser)?;
+                let waiting = match complete {
+                    Some(_) => None,
+                    None => any_session(p, browser)?.filter(|s| s.session.pending_factor),
+                };
+                Ok((complete, waiting))
+            }
+            Current::New(slot) => {
+                let s = slot.as_ref().map(|new| new.signed_in.clone());
+                Ok(match s {
+                    Some(s) if s.session.pending_factor => (None, Some(s)),
+                    s => (s, None),
+                })
+            }
+        }
+    }
+}
+
+/// Continues a pending request for the browser's session, which has just completed a step for it
+/// (a second factor, the documents, the profile).
 pub fn resume_after_sign_in(p: &Provider, request_id: &str, browser: &Browser) -> Result<Next, FlowError> {
     let pending = load_pending(p, request_id, browser)?;
-    decide(p, pending, browser, true)
+    decide(p, pending, browser, true, Current::Cookie)
 }
 
-/// After a sign-in that started a new session: continues the pending request, if there is one
-/// (`None`: the sign-in was for the account page).
+/// After a successful sign-in: stores the new session and continues the pending request, if there is
+/// one (`None`: the sign-in was for the account page). When the request can be answered at once, the
+/// session and the code are one transaction. Returns the session's cookie value and where to go.
 pub fn continue_after_sign_in(
     p: &Provider,
     request_id: Option<&str>,
     browser: &Browser,
-    session_id: &str,
-) -> Result<Option<Next>, FlowError> {
-    let Some(id) = request_id else { return Ok(None) };
-    let signed_in = Browser {
-        session_id: Some(session_id.to_string()),
-        ..browser.clone()
+    new: NewSession,
+) -> Result<(String, Option<Next>), FlowError> {
+    let Some(id) = request_id else {
+        return Ok((new.commit(p)?, None));
     };
-    resume_after_sign_in(p, id, &signed_in).map(Some)
+    let pending = load_pending(p, id, browser)?;
+    let cookie = new.cookie.clone();
+    let mut slot = Some(new);
+    let next = decide(p, pending, browser, true, Current::New(&mut slot))?;
+    // Not taken by `complete`: the browser goes on to another step (consent, second factor, …).
+    if let Some(new) = slot {
+        new.commit(p)?;
+    }
+    Ok((cookie, Some(next)))
 }
 
 /// Opens a pending request (the pages' `req`), only for the browser that started it.
@@ -95,7 +139,13 @@ pub fn load_pending(p: &Provider, request_id: &str, browser: &Browser) -> Result
 
 /// `fresh` means the user has just signed in for this very request, which satisfies `prompt=login`
 /// and `max_age` (comparing whole seconds could not tell a new sign-in from an old one).
-fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) -> Result<Next, FlowError> {
+fn decide(
+    p: &Provider,
+    mut pending: Pending,
+    browser: &Browser,
+    fresh: bool,
+    current: Current,
+) -> Result<Next, FlowError> {
     let req = &pending.request;
     let target = req.target.clone();
     let fail = |code: ErrorCode, msg: &'static str| {
@@ -126,11 +176,9 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
         pending.seal(p, browser);
         return Ok(Next::SignUp(pending.id));
     }
-    let signed_in = signed_in(p, browser)?;
+    let (signed_in, waiting) = current.sessions(p, browser)?;
     // The first factor is done and the second is due: only the second-factor page continues from here.
-    if signed_in.is_none()
-        && let Some(waiting) = any_session(p, browser)?
-        && waiting.session.pending_factor
+    if let Some(waiting) = waiting
         && hinted_sub.as_deref().is_none_or(|sub| sub == waiting.user.id)
     {
         if req.prompt.none {
@@ -243,7 +291,11 @@ fn decide(p: &Provider, mut pending: Pending, browser: &Browser, fresh: bool) ->
         pending.seal(p, browser);
         return Ok(Next::Consent(pending.id));
     }
-    complete(p, &pending, &signed_in)
+    let new = match current {
+        Current::New(slot) => slot.take(),
+        Current::Cookie => None,
+    };
+    complete(p, &pending, &signed_in, new)
 }
 
 /// OIDC Core §3.1.2.1: prompt=login forces a new sign-in, as does a session older than max_age
@@ -266,8 +318,14 @@ fn needs_consent(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<bool, 
     Ok(!scope::is_subset(&pending.request.scopes, &granted))
 }
 
-/// Issues the code and answers the client; the pending request is done.
-pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, FlowError> {
+/// Issues the code and answers the client; the pending request is done. A sign-in not stored yet
+/// (`new`) is stored with the code, in one transaction.
+pub fn complete(
+    p: &Provider,
+    pending: &Pending,
+    s: &SignedIn,
+    new: Option<NewSession>,
+) -> Result<Next, FlowError> {
     let req = &pending.request;
     let organization_id = match organizations::choose(
         p,
@@ -283,7 +341,7 @@ pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, F
     };
     let code = random_token();
     let at = now();
-    p.store.create_code(&AuthorizationCode {
+    let record = AuthorizationCode {
         code_hash: sha256_b64(&code),
         grant_id: random_id(),
         client_id: req.client_id.clone(),
@@ -304,7 +362,13 @@ pub fn complete(p: &Provider, pending: &Pending, s: &SignedIn) -> Result<Next, F
             .as_ref()
             .map(|c| c.id_token.clone())
             .unwrap_or_default(),
-    })?;
+    };
+    match new {
+        Some(new) => {
+            new.commit_with(p, Some(record))?;
+        }
+        None => p.store.create_code(&record)?,
+    }
     tracing::info!(client_id = %req.client_id, "authorization code issued");
     Ok(Next::Respond(req.target.success(p.issuer(), &code)))
 }
@@ -340,7 +404,7 @@ pub fn choose_organization(
     let mut pending = load_pending(p, request_id, browser)?;
     pending.request.organization = Some(organization_id.to_string());
     pending.changed();
-    decide(p, pending, browser, true)
+    decide(p, pending, browser, true, Current::Cookie)
 }
 
 /// What the organization picker shows: the client's name and the organizations to choose from.

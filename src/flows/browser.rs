@@ -4,7 +4,7 @@ use super::{FlowError, Provider, now};
 use crate::audit::{AuditEvent, Origin, Outcome, kind};
 use crate::config::SessionSettings;
 use crate::crypto::{random_token, sha256_b64};
-use crate::store::{Session, User};
+use crate::store::{AuthorizationCode, Session, SignInRecord, User};
 
 /// Cookie values the web layer read. The binding id ties pending requests and CSRF tokens to one
 /// browser; the session id is the sign-in. Both are random and only their hashes are stored.
@@ -29,6 +29,7 @@ impl Browser {
 }
 
 /// A live session and its user.
+#[derive(Clone)]
 pub struct SignedIn {
     pub session: Session,
     pub user: User,
@@ -256,16 +257,54 @@ impl Authentication {
     }
 }
 
-/// Starts a fresh session (a new id at every sign-in, so a planted id is worthless) and ends the
-/// previous one. Returns the new cookie value.
+/// A sign-in that succeeded and is not stored yet. It is committed in one transaction with its audit
+/// records and, when the sign-in answers an authorization at once, the code
+/// (`authorize::continue_after_sign_in`); `commit` stores it alone.
+#[must_use = "a new session must be committed"]
+pub struct NewSession {
+    /// The cookie value.
+    pub cookie: String,
+    pub signed_in: SignedIn,
+    ends: Vec<String>,
+    audit: Vec<AuditEvent>,
+}
+
+impl NewSession {
+    /// Stores the session (ending the browser's previous one) with its audit records and `code`;
+    /// returns the cookie value.
+    pub fn commit_with(self, p: &Provider, code: Option<AuthorizationCode>) -> Result<String, FlowError> {
+        p.store.record_sign_in(&SignInRecord {
+            session: self.signed_in.session,
+            ends: self.ends,
+            audit: self.audit,
+            code,
+        })?;
+        Ok(self.cookie)
+    }
+
+    /// Stores the session with its audit records; returns the cookie value.
+    pub fn commit(self, p: &Provider) -> Result<String, FlowError> {
+        self.commit_with(p, None)
+    }
+}
+
+/// Prepares a fresh session (a new id at every sign-in, so a planted id is worthless) that ends the
+/// browser's previous one; `audit` (the `sign_in` record) commits with it.
 pub fn start_session(
     p: &Provider,
     browser: &Browser,
     user: &User,
     auth: &Authentication,
-) -> Result<String, FlowError> {
+    audit: Vec<AuditEvent>,
+) -> Result<NewSession, FlowError> {
+    let mut ends = Vec::new();
     if let Some(old) = &browser.session_id {
-        delete_by_cookie(p, old)?;
+        let hash = sha256_b64(old);
+        // A cookie sent with its pre-rotation value (in the grace) names its session that way.
+        if let Some(rotated) = p.store.find_rotated_session(&hash, now())? {
+            ends.push(rotated.id_hash);
+        }
+        ends.push(hash);
     }
     let id = random_token();
     let at = now();
@@ -285,7 +324,7 @@ pub fn start_session(
     } else {
         lifetime
     };
-    p.store.create_session(&Session {
+    let session = Session {
         id_hash: sha256_b64(&id),
         user_id: user.id.clone(),
         auth_time: at,
@@ -299,12 +338,20 @@ pub fn start_session(
         user_agent: device_summary(&browser.user_agent),
         previous_id_hash: None,
         rotated_at: at,
-    })?;
+    };
     // Signing in during a deletion's grace period restores the account (issue 7, account portal).
     if !pending_factor {
-        super::portal::deletion::restore_on_sign_in(p, user, &sha256_b64(&id))?;
+        super::portal::deletion::restore_on_sign_in(p, user, &session.id_hash)?;
     }
-    Ok(id)
+    Ok(NewSession {
+        cookie: id,
+        signed_in: SignedIn {
+            session,
+            user: user.clone(),
+        },
+        ends,
+        audit,
+    })
 }
 
 pub fn end_session(p: &Provider, browser: &Browser) -> Result<(), FlowError> {

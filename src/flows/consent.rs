@@ -72,5 +72,5 @@ pub fn decide(
     p.store
         .save_consent(&s.user.id, &pending.client.id, &granted, now())?;
     tracing::info!(client_id = %pending.client.id, "consent granted");
-    complete(p, &pending, &s)
+    complete(p, &pending, &s, None)
 }

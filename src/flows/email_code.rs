@@ -208,15 +208,13 @@ fn sign_in(p: &Provider, row: EmailCode, browser: &Browser, origin: &Origin) -> 
         (None, SIGN_UP) => create_light_account(p, &row, origin)?,
         (None, _) => return Ok(Checked::Expired),
     };
-    let session_id = start_session(p, browser, &user, &Authentication::method("email"))?;
-    p.auditor.record(
-        AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
-            .origin(origin)
-            .actor(&user.id)
-            .subject(&user.id)
-            .detail(serde_json::json!({ "method": "email" })),
-    )?;
-    let next = continue_after_sign_in(p, row.request_id.as_deref(), browser, &session_id)?;
+    let event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
+        .origin(origin)
+        .actor(&user.id)
+        .subject(&user.id)
+        .detail(serde_json::json!({ "method": "email" }));
+    let new = start_session(p, browser, &user, &Authentication::method("email"), vec![event])?;
+    let (session_id, next) = continue_after_sign_in(p, row.request_id.as_deref(), browser, new)?;
     Ok(Checked::SignedIn {
         session_id,
         next,

@@ -231,25 +231,23 @@ fn arrive(
     // Issue 8: the upstream's amr/acr are recorded; they count as MFA only if the connection trusts them.
     let trusted_mfa = conn.spec.mfa == UpstreamMfa::Trust && identity.reports_mfa();
     let amr = if trusted_mfa { "fed mfa" } else { "fed" };
-    p.auditor.record(
-        AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
-            .origin(origin)
-            .actor(&user.id)
-            .subject(&user.id)
-            .detail(serde_json::json!({
-                "method": amr,
-                "connection": conn.id(),
-                "upstream_amr": identity.amr,
-                "upstream_acr": identity.acr,
-            })),
-    )?;
+    let event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
+        .origin(origin)
+        .actor(&user.id)
+        .subject(&user.id)
+        .detail(serde_json::json!({
+            "method": amr,
+            "connection": conn.id(),
+            "upstream_amr": identity.amr,
+            "upstream_acr": identity.acr,
+        }));
     let auth = Authentication {
         amr: amr.to_string(),
         idp: Some(conn.id().to_string()),
         remember: false,
     };
-    let session_id = start_session(p, browser, &user, &auth)?;
-    let next = continue_after_sign_in(p, request_id, browser, &session_id)?;
+    let new = start_session(p, browser, &user, &auth, vec![event])?;
+    let (session_id, next) = continue_after_sign_in(p, request_id, browser, new)?;
     Ok(Arrival::SignedIn { session_id, next })
 }
 

@@ -76,14 +76,14 @@ pub fn with_password(
         .store
         .find_user(&stored.user_id)?
         .ok_or_else(FlowError::expired_request)?;
-    let Some(user) =
-        check_password(p, &account.email, password, None, origin)?.filter(|u| u.id == account.id)
+    let Some((user, event)) =
+        check_password(p, &account.email, password, None, origin)?.filter(|(u, _)| u.id == account.id)
     else {
         return Ok(Proven::Failed(view(p, proof, browser)?));
     };
     complete_link_proof(p, &stored.id_hash, &user, browser, origin)?;
-    let session_id = start_session(p, browser, &user, &Authentication::method("pwd"))?;
-    let next = continue_after_sign_in(p, stored.request_id.as_deref(), browser, &session_id)?;
+    let new = start_session(p, browser, &user, &Authentication::method("pwd"), vec![event])?;
+    let (session_id, next) = continue_after_sign_in(p, stored.request_id.as_deref(), browser, new)?;
     Ok(Proven::SignedIn { session_id, next })
 }
 

@@ -3,7 +3,7 @@
 
 use tracing::instrument;
 
-use super::authorize::{Next, load_pending, resume_after_sign_in};
+use super::authorize::{Next, continue_after_sign_in, load_pending};
 use super::browser::{Authentication, Browser, start_session};
 use super::federation::{self, Purpose};
 use super::{FlowError, Provider, now, upstreams};
@@ -60,32 +60,26 @@ pub fn submit(
         identifier_first: false,
         sign_up: false,
     };
-    let Some(user) = check_password(p, email, password, Some(&pending.client.id), origin)? else {
+    let Some((user, event)) = check_password(p, email, password, Some(&pending.client.id), origin)? else {
         return Ok(LoginOutcome::Failed(view(p)));
     };
-    let session_id = start_session(
-        p,
-        browser,
-        &user,
-        &Authentication::method("pwd").remembered(remember),
-    )?;
-    let signed_in = Browser {
-        session_id: Some(session_id.clone()),
-        ..browser.clone()
-    };
-    let next = resume_after_sign_in(p, request_id, &signed_in)?;
+    let auth = Authentication::method("pwd").remembered(remember);
+    let new = start_session(p, browser, &user, &auth, vec![event])?;
+    let (session_id, next) = continue_after_sign_in(p, Some(request_id), browser, new)?;
+    let next = next.ok_or_else(FlowError::expired_request)?;
     Ok(LoginOutcome::SignedIn { session_id, next })
 }
 
-/// Checks an email and password on the bounded hashing pool and audits the attempt. Unknown accounts
-/// and accounts without a password cost the same hash as a wrong password.
+/// Checks an email and password on the bounded hashing pool. Unknown accounts and accounts without a
+/// password cost the same hash as a wrong password. A failure is audited here; a success returns its
+/// `sign_in` record, which commits with the session it starts.
 pub fn check_password(
     p: &Provider,
     email: &str,
     password: &str,
     client_id: Option<&str>,
     origin: &Origin,
-) -> Result<Option<User>, FlowError> {
+) -> Result<Option<(User, AuditEvent)>, FlowError> {
     refuse_if_sso_required(p, email)?;
     let user = p.store.find_user_by_email(email.trim())?;
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
@@ -115,13 +109,11 @@ pub fn check_password(
         p.auditor.record(failed)?;
         return Ok(None);
     };
-    p.auditor.record(
-        event
-            .actor(&user.id)
-            .subject(&user.id)
-            .detail(serde_json::json!({ "method": "pwd" })),
-    )?;
-    Ok(Some(user))
+    let event = event
+        .actor(&user.id)
+        .subject(&user.id)
+        .detail(serde_json::json!({ "method": "pwd" }));
+    Ok(Some((user, event)))
 }
 
 /// An organization with `sso_required` owns its domain: its people sign in only through its connection.

@@ -6,7 +6,7 @@
 //! (`acr_values`, a client's or organization's MFA policy) is stepped up here too. Passing a factor
 //! starts a fresh session whose `amr` lists both factors and `mfa` (RFC 8176), with a new `auth_time`.
 
-use super::authorize::{Next, Pending, load_pending, resume_after_sign_in};
+use super::authorize::{Next, Pending, continue_after_sign_in, load_pending, resume_after_sign_in};
 use super::browser::{Authentication, Browser, SignedIn, any_session, start_session};
 use super::factors::{self, Confirmed, TotpEnrolment, enrolled};
 use super::organizations::{self, Choice};
@@ -362,31 +362,22 @@ fn complete(
         idp: s.session.idp.clone(),
         remember: super::browser::is_persistent(&s.session),
     };
-    let session_id = start_session(p, browser, &s.user, &auth)?;
-    p.auditor.record(
-        AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
-            .origin(origin)
-            .actor(&s.user.id)
-            .subject(&s.user.id)
-            .detail(serde_json::json!({ "method": auth.amr })),
-    )?;
-    let signed_in = Browser {
-        session_id: Some(session_id.clone()),
-        ..browser.clone()
+    let event = AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
+        .origin(origin)
+        .actor(&s.user.id)
+        .subject(&s.user.id)
+        .detail(serde_json::json!({ "method": auth.amr }));
+    let new = start_session(p, browser, &s.user, &auth, vec![event])?;
+    let (request_id, return_to) = match ctx {
+        Context::Request(id) => (Some(id.as_str()), None),
+        Context::ReturnTo(to) => (None, Some(to.clone())),
     };
-    Ok(match ctx {
-        Context::Request(id) => Checked::Passed {
-            session_id,
-            persistent: auth.remember,
-            next: Some(resume_after_sign_in(p, id, &signed_in)?),
-            return_to: None,
-        },
-        Context::ReturnTo(to) => Checked::Passed {
-            session_id,
-            persistent: auth.remember,
-            next: None,
-            return_to: Some(to.clone()),
-        },
+    let (session_id, next) = continue_after_sign_in(p, request_id, browser, new)?;
+    Ok(Checked::Passed {
+        session_id,
+        persistent: auth.remember,
+        next,
+        return_to,
     })
 }
 
@@ -437,7 +428,7 @@ pub fn confirm_totp_setup(
                 idp: subject.session.session.idp.clone(),
                 remember: super::browser::is_persistent(&subject.session.session),
             };
-            let session_id = start_session(p, browser, user, &auth)?;
+            let session_id = start_session(p, browser, user, &auth, Vec::new())?.commit(p)?;
             Ok(SetupChecked::Enrolled {
                 session_id,
                 persistent: auth.remember,

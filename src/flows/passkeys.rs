@@ -48,6 +48,8 @@ pub struct PasskeyUse {
     pub user: User,
     /// `hwk mfa` for a passkey bound to its device, `swk mfa` for a synced (backup-eligible) one.
     pub amr: String,
+    /// The `sign_in` record of a passwordless sign-in, to commit with its session.
+    pub sign_in: Option<AuditEvent>,
 }
 
 /// What a ceremony is for: part of the sealing context, so a state cannot serve another purpose.
@@ -366,18 +368,19 @@ fn verify_assertion(
         return Ok(Err(refuse("unknown_account", owner)));
     };
     let method = if backup_eligible { "swk" } else { "hwk" };
-    if user.is_none() {
-        p.auditor.record(
-            AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
-                .origin(origin)
-                .actor(&owner_user.id)
-                .subject(&owner_user.id)
-                .detail(json!({ "method": method, "factor": "passkey", "passkey": stored.id })),
-        )?;
-    }
+    // A passwordless sign-in's record commits with its session; a second factor's is recorded by
+    // the second-factor step.
+    let sign_in = user.is_none().then(|| {
+        AuditEvent::new(kind::SIGN_IN, Outcome::Success, now())
+            .origin(origin)
+            .actor(&owner_user.id)
+            .subject(&owner_user.id)
+            .detail(json!({ "method": method, "factor": "passkey", "passkey": stored.id }))
+    });
     Ok(Ok(PasskeyUse {
         user: owner_user,
         amr: format!("{method} mfa"),
+        sign_in,
     }))
 }
 
@@ -404,9 +407,8 @@ pub fn sign_in(
         idp: None,
         remember: form.remember,
     };
-    let session_id = start_session(p, browser, &used.user, &auth)?;
-    let next = continue_after_sign_in(p, request_id, browser, &session_id)?;
-    Ok(Some((session_id, next)))
+    let new = start_session(p, browser, &used.user, &auth, used.sign_in.into_iter().collect())?;
+    Ok(Some(continue_after_sign_in(p, request_id, browser, new)?))
 }
 
 /// The passkey sign-in form's fields.

@@ -87,6 +87,9 @@ pub trait EmailCodeStore: Send + Sync {
 
 pub trait SessionStore: Send + Sync {
     fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// Stores a sign-in in one transaction: ends the sessions in `ends`, inserts the new session and
+    /// its code, if any, and appends its audit records. All or nothing.
+    fn record_sign_in(&self, record: &SignInRecord) -> Result<(), StoreError>;
     /// The session with this id hash, if it exists and has not expired at `now`.
     fn find_session(&self, id_hash: &str, now: i64) -> Result<Option<Session>, StoreError>;
     /// Ends a session (server-side logout). Deleting a missing session is not an error.

@@ -268,6 +268,18 @@ impl RefreshToken {
     }
 }
 
+/// What a successful sign-in records, in one transaction (issue 6: one write per sign-in): the new
+/// session, the sessions it replaces in this browser, its audit records, and the authorization code when
+/// the sign-in answers an authorization request at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignInRecord {
+    pub session: Session,
+    /// Id hashes of the browser's previous session (current and pre-rotation value) to end.
+    pub ends: Vec<String>,
+    pub audit: Vec<crate::audit::AuditEvent>,
+    pub code: Option<AuthorizationCode>,
+}
+
 /// What a redemption records in the same transaction that consumes the code or token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IssueRecord {

@@ -836,7 +836,9 @@ db_test_with!(
             &gatehouse::flows::browser::Browser::default(),
             &lin,
             &gatehouse::flows::browser::Authentication::method("email"),
+            Vec::new(),
         )
+        .and_then(|new| new.commit(&app.provider))
         .unwrap();
         let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         jar.add_cookie_str(

@@ -232,6 +232,74 @@ db_test!(
     }
 );
 
+fn session(user_id: &str, id_hash: &str) -> Session {
+    Session {
+        id_hash: id_hash.into(),
+        user_id: user_id.into(),
+        auth_time: 1,
+        amr: "pwd".into(),
+        idp: None,
+        created_at: 1,
+        expires_at: 1_000_000,
+        pending_factor: false,
+        persistent: false,
+        last_seen_at: 1,
+        user_agent: String::new(),
+        previous_id_hash: None,
+        rotated_at: 1,
+    }
+}
+
+db_test!(
+    a_sign_in_stores_its_session_code_and_record_together_or_nothing,
+    |app: TestApp| async move {
+        let (store, user) = seed(&app);
+        store.create_session(&session(&user, "previous")).unwrap();
+        let sign_in = |id: &str, code_hash: &str| SignInRecord {
+            session: session(&user, id),
+            ends: vec!["previous".into()],
+            audit: vec![AuditEvent::new(kind::SIGN_IN, Outcome::Success, 1).subject(id)],
+            code: Some(code(&user, code_hash, "g1", 1_000)),
+        };
+        let audited = |store: &dyn Store| {
+            store
+                .audit_page(0, 100)
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.event.event == kind::SIGN_IN)
+                .filter_map(|r| r.event.subject)
+                .collect::<Vec<_>>()
+        };
+
+        store.record_sign_in(&sign_in("s1", "c1")).unwrap();
+        assert!(store.find_session("s1", 500).unwrap().is_some());
+        assert!(
+            store.find_session("previous", 500).unwrap().is_none(),
+            "the old session ended"
+        );
+        assert!(matches!(
+            store.redeem_code("c1", 500, &mut |_| None).unwrap(),
+            Redemption::Rejected(_)
+        ));
+        assert_eq!(audited(store.as_ref()), ["s1"]);
+
+        // The code collides: the whole sign-in fails and leaves nothing behind.
+        store.create_session(&session(&user, "previous")).unwrap();
+        assert!(store.record_sign_in(&sign_in("s2", "c1")).is_err());
+        assert!(store.find_session("s2", 500).unwrap().is_none());
+        assert!(
+            store.find_session("previous", 500).unwrap().is_some(),
+            "not ended either"
+        );
+        assert_eq!(
+            audited(store.as_ref()),
+            ["s1"],
+            "no record of a sign-in that did not happen"
+        );
+        assert!(gatehouse::audit::verify_chain(store.audit_page(0, 100).unwrap()).is_ok());
+    }
+);
+
 db_test!(
     purging_removes_only_what_can_no_longer_be_used,
     |app: TestApp| async move {

@@ -1,17 +1,37 @@
-//! Browser sessions and pending authorization requests.
+//! Browser sessions, and a sign-in's writes in one transaction.
 
 use diesel::prelude::*;
 
 use super::SqlStore;
-use super::rows::SessionRow;
-use super::schema::sessions;
-use crate::store::{Session, SessionStore, StoreError};
+use super::audit::append_in;
+use super::rows::{CodeRow, SessionRow};
+use super::schema::{authorization_codes, sessions};
+use crate::store::{Session, SessionStore, SignInRecord, StoreError};
 
 impl SessionStore for SqlStore {
     fn create_session(&self, session: &Session) -> Result<(), StoreError> {
         diesel::insert_into(sessions::table)
             .values(SessionRow::from(session))
             .execute(&mut *self.conn()?)?;
+        Ok(())
+    }
+
+    fn record_sign_in(&self, record: &SignInRecord) -> Result<(), StoreError> {
+        self.conn()?.transaction::<_, diesel::result::Error, _>(|conn| {
+            for ended in &record.ends {
+                diesel::delete(sessions::table.find(ended)).execute(conn)?;
+            }
+            diesel::insert_into(sessions::table)
+                .values(SessionRow::from(&record.session))
+                .execute(conn)?;
+            if let Some(code) = &record.code {
+                diesel::insert_into(authorization_codes::table)
+                    .values(CodeRow::from(code))
+                    .execute(conn)?;
+            }
+            // Last, so that the audit chain's head is locked only for the commit.
+            append_in(conn, &record.audit)
+        })?;
         Ok(())
     }
 
