@@ -273,12 +273,14 @@ impl NewSession {
     /// Stores the session (ending the browser's previous one) with its audit records and `code`;
     /// returns the cookie value.
     pub fn commit_with(self, p: &Provider, code: Option<AuthorizationCode>) -> Result<String, FlowError> {
-        p.store.record_sign_in(&SignInRecord {
+        let record = SignInRecord {
             session: self.signed_in.session,
             ends: self.ends,
             audit: self.audit,
             code,
-        })?;
+        };
+        p.store.record_sign_in(&record)?;
+        record.audit.iter().for_each(crate::audit::log);
         Ok(self.cookie)
     }
 

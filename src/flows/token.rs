@@ -160,7 +160,7 @@ fn authorization_code(
         let scopes = scope::parse(&grant.scope);
         let audit = issued_event(client, origin, "authorization_code", &grant.user_id, &scopes);
         let (record, refresh) = issue_record(p, client, &facts, at, None, audit);
-        issued = Some((record.access_jti.clone(), refresh));
+        issued = Some((record.access_jti.clone(), refresh, record.audit.clone()));
         Some(record)
     })?;
     let grant = match outcome {
@@ -174,7 +174,8 @@ fn authorization_code(
         }
         Redemption::Invalid => return Err(OAuthError::invalid_grant("the code is invalid or expired").into()),
     };
-    let (jti, refresh) = issued.expect("issued with the grant");
+    let (jti, refresh, event) = issued.expect("issued with the grant");
+    crate::audit::log(&event);
     let facts = GrantFacts {
         grant_id: &grant.grant_id,
         user_id: &grant.user_id,
@@ -237,7 +238,7 @@ fn refresh(
             let audit = issued_event(client, origin, "refresh_token", &current.user_id, &scopes);
             let (record, refresh) =
                 issue_record(p, client, &facts, at, Some(current.grant_expires_at), audit);
-            issued = Some((record.access_jti.clone(), refresh, scopes));
+            issued = Some((record.access_jti.clone(), refresh, scopes, record.audit.clone()));
             Some(record)
         })?;
     let current = match outcome {
@@ -255,7 +256,8 @@ fn refresh(
             return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into());
         }
     };
-    let (jti, refresh, scopes) = issued.expect("issued with the grant");
+    let (jti, refresh, scopes, event) = issued.expect("issued with the grant");
+    crate::audit::log(&event);
     let facts = GrantFacts {
         grant_id: &current.grant_id,
         user_id: &current.user_id,

@@ -232,6 +232,49 @@ db_test!(
     }
 );
 
+db_test!(
+    concurrent_redemptions_are_each_recorded_once_in_one_intact_chain,
+    |app: TestApp| async move {
+        let (store, user) = seed(&app);
+        for i in 0..16 {
+            store
+                .create_code(&code(&user, &format!("c{i}"), &format!("g{i}"), 1_000))
+                .unwrap();
+        }
+        // Readers read the chain while the writers append to it.
+        let reader = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    store.audit_page(0, 1_000).unwrap();
+                }
+            })
+        };
+        let writers: Vec<_> = (0..16)
+            .map(|i| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    let outcome = store
+                        .redeem_code(&format!("c{i}"), 500, &mut |_| {
+                            Some(record(&format!("jti-{i}"), None))
+                        })
+                        .unwrap();
+                    assert!(matches!(outcome, Redemption::Issued(_)));
+                })
+            })
+            .collect();
+        writers.into_iter().for_each(|w| w.join().unwrap());
+        reader.join().unwrap();
+
+        let mut issued = issued_records(store.as_ref());
+        issued.sort();
+        let mut expected: Vec<String> = (0..16).map(|i| format!("jti-{i}")).collect();
+        expected.sort();
+        assert_eq!(issued, expected, "every issuance recorded exactly once");
+        assert!(gatehouse::audit::verify_chain(store.audit_page(0, 1_000).unwrap()).is_ok());
+    }
+);
+
 fn session(user_id: &str, id_hash: &str) -> Session {
     Session {
         id_hash: id_hash.into(),
