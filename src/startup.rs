@@ -13,7 +13,7 @@ use crate::crypto::{Sealer, random_bytes};
 use crate::flows::{Provider, now};
 use crate::keys::Keys;
 use crate::store::Store;
-use crate::store::sql::{SqlStore, connect};
+use crate::store::sql::SqlStore;
 use crate::web::{AppState, app};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,10 +32,10 @@ pub enum StartupError {
 
 /// Opens the database (applying migrations) and the key-sealing key: what every command needs.
 pub fn open_store(settings: &Settings) -> Result<(Arc<dyn Store>, Sealer), StartupError> {
-    let pool =
-        connect(&settings.database.url, settings.database.max_connections).map_err(StartupError::Database)?;
+    let store = SqlStore::open(&settings.database.url, settings.database.max_connections)
+        .map_err(StartupError::Database)?;
     let sealer = Sealer::new(&encryption_key(settings)?);
-    Ok((Arc::new(SqlStore::new(pool)), sealer))
+    Ok((Arc::new(store), sealer))
 }
 
 /// The configured key, or a development key kept in `keys.dev_key_file` (created on first use).

@@ -2051,7 +2051,7 @@ fn consent_documents_are_created_published_listed_and_exported_as_json_lines() {
     let ada = ws.json(&["user", "create", "--email", "ada@example.com", "--json"]);
     let ada_id = ada["user_id"].as_str().unwrap().to_string();
     let url = format!("sqlite://{}", ws.path().join("data/gatehouse.db").display());
-    let store = gatehouse::store::sql::SqlStore::new(gatehouse::store::sql::connect(&url, 1).unwrap());
+    let store = gatehouse::store::sql::SqlStore::open(&url, 1).unwrap();
     let record = |user: &str, document: &str, at| NewConsentRecord {
         user_id: user.into(),
         document_id: document.into(),
@@ -2278,7 +2278,7 @@ fn a_users_sessions_are_listed_and_ended_one_or_all_with_audit() {
 
     // Sessions are started by people signing in; here straight into the store.
     let url = format!("sqlite://{}", ws.path().join("data/gatehouse.db").display());
-    let store = gatehouse::store::sql::SqlStore::new(gatehouse::store::sql::connect(&url, 1).unwrap());
+    let store = gatehouse::store::sql::SqlStore::open(&url, 1).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

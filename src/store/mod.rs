@@ -313,6 +313,9 @@ pub trait AuditStore: Send + Sync {
     /// Appends events to the chain in one transaction, in order, each hashed over its predecessor.
     /// The chain head is locked first, so concurrent writers (other replicas) queue behind it.
     fn append_audit(&self, events: &[crate::audit::AuditEvent]) -> Result<(), StoreError>;
+    /// Reads see every committed record, including those a state change recorded in its transaction
+    /// (`SignInRecord`, `IssueRecord`) that the backend chains after its commit.
+    ///
     /// Up to `limit` records with `seq > after_seq`, in `seq` order.
     fn audit_page(&self, after_seq: i64, limit: i64) -> Result<Vec<crate::audit::AuditRecord>, StoreError>;
     /// As `audit_page`, only the records of one organization.

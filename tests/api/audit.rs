@@ -223,3 +223,105 @@ db_test!(
         );
     }
 );
+
+/// PostgreSQL: the records of sign-ins, code exchanges and refreshes wait in `audit_outbox` until a
+/// background thread chains them (store/sql/audit_outbox.rs). SQLite chains them in the transaction.
+mod outbox {
+    use diesel::{Connection, RunQueryDsl};
+    use gatehouse::audit::{AuditEvent, Outcome, kind};
+
+    use super::*;
+
+    fn waiting(app: &TestApp) -> i64 {
+        let mut conn = diesel::pg::PgConnection::establish(&app.db.url).unwrap();
+        diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT count(*) FROM audit_outbox")
+            .get_result(&mut conn)
+            .unwrap()
+    }
+
+    /// Waits, without reading the log through the store (which would chain), for the outbox to empty.
+    async fn until_chained(app: &TestApp) {
+        for _ in 0..200 {
+            if waiting(app) == 0 {
+                return;
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{} records still wait in the outbox", waiting(app));
+    }
+
+    async fn postgres_app() -> Option<TestApp> {
+        if std::env::var("TEST_DATABASE_URL").is_err() {
+            eprintln!("TEST_DATABASE_URL not set: PostgreSQL test skipped");
+            return None;
+        }
+        Some(spawn_app(Backend::Postgres).await)
+    }
+
+    fn queued(event: &AuditEvent) -> String {
+        let json = serde_json::to_string(event).unwrap().replace('\'', "''");
+        format!("INSERT INTO audit_outbox (event) VALUES ('{json}')")
+    }
+
+    #[actix_web::test]
+    async fn a_code_flow_is_chained_without_anyone_reading_the_log() {
+        let Some(app) = postgres_app().await else { return };
+        app.create_client(app.client("web"));
+        app.create_user("ada@example.com");
+        let rp = app.rp("web", Some(SECRET)).await;
+
+        app.code_flow(&rp, "ada@example.com", &["openid"]).await;
+
+        until_chained(&app).await;
+        let records = records(&app);
+        let names: Vec<&str> = records.iter().map(|r| r.event.event.as_str()).collect();
+        for expected in [kind::SIGN_IN, kind::TOKEN_ISSUED] {
+            assert_eq!(
+                names.iter().filter(|n| **n == expected).count(),
+                1,
+                "{expected} once in {names:?}"
+            );
+        }
+        assert!(verify_chain(records).is_ok());
+    }
+
+    #[actix_web::test]
+    async fn records_left_waiting_are_chained_when_the_log_is_read() {
+        let Some(app) = postgres_app().await else { return };
+        app.create_user("ada@example.com");
+        // As a replica that committed a grant and stopped before its thread chained the record.
+        let left = AuditEvent::new(kind::TOKEN_ISSUED, Outcome::Success, 7).subject("left-behind");
+        tamper(&app, &queued(&left));
+        tamper(&app, "INSERT INTO audit_outbox (event) VALUES ('{not an event')");
+
+        let records = records(&app);
+
+        assert_eq!(waiting(&app), 0);
+        let chained: Vec<&AuditEvent> = records.iter().map(|r| &r.event).collect();
+        assert!(chained.contains(&&left), "{chained:?}");
+        let unreadable = chained
+            .iter()
+            .find(|e| e.event == "audit.outbox_unreadable")
+            .expect("an altered row is chained as a failure, not left to block the rest");
+        assert_eq!(unreadable.outcome, Outcome::Failure);
+        assert_eq!(unreadable.detail, serde_json::json!("{not an event"));
+        assert_eq!(verify_chain(records.clone()), Ok(records.len() as u64));
+        assert_eq!(
+            self::records(&app).len(),
+            records.len(),
+            "chained once: a second read finds nothing new"
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_starting_process_chains_what_a_stopped_one_left() {
+        let Some(app) = postgres_app().await else { return };
+        let left = AuditEvent::new(kind::SIGN_IN, Outcome::Success, 7).subject("left-behind");
+        tamper(&app, &queued(&left));
+
+        let _restarted = gatehouse::store::sql::SqlStore::open(&app.db.url, 1).unwrap();
+
+        until_chained(&app).await;
+        assert!(records(&app).iter().any(|r| r.event == left));
+    }
+}

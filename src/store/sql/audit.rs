@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 
+use super::audit_outbox::chain_waiting;
 use super::schema::{audit_events, audit_head};
 use super::{DbConnection, SqlStore};
 use crate::audit::{AuditEvent, AuditRecord, Outcome, chain_hash};
@@ -77,9 +78,24 @@ pub(super) fn append_in(conn: &mut DbConnection, events: &[AuditEvent]) -> Resul
     if events.is_empty() {
         return Ok(());
     }
+    lock_head(conn)?;
+    append_locked(conn, events)
+}
+
+/// Takes the chain head's lock for the rest of the transaction: SQLite's write lock, or PostgreSQL's
+/// row lock (an update rather than `FOR UPDATE`, which SQLite lacks).
+pub(super) fn lock_head(conn: &mut DbConnection) -> Result<(), diesel::result::Error> {
     diesel::update(audit_head::table.find(1))
         .set(audit_head::seq.eq(audit_head::seq))
         .execute(conn)?;
+    Ok(())
+}
+
+/// Appends after the head, which the caller has locked.
+pub(super) fn append_locked(
+    conn: &mut DbConnection,
+    events: &[AuditEvent],
+) -> Result<(), diesel::result::Error> {
     let (mut seq, mut prev): (i64, String) = audit_head::table
         .find(1)
         .select((audit_head::seq, audit_head::hash))
@@ -106,6 +122,16 @@ pub(super) fn append_in(conn: &mut DbConnection, events: &[AuditEvent]) -> Resul
     Ok(())
 }
 
+impl SqlStore {
+    /// A connection on which the log holds every committed record: what waits in the outbox
+    /// (PostgreSQL) is chained first.
+    fn readable_log(&self) -> Result<super::Conn, StoreError> {
+        let mut conn = self.conn()?;
+        chain_waiting(&mut conn)?;
+        Ok(conn)
+    }
+}
+
 impl AuditStore for SqlStore {
     fn append_audit(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
         if events.is_empty() {
@@ -116,12 +142,13 @@ impl AuditStore for SqlStore {
     }
 
     fn audit_page(&self, after_seq: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut conn = self.readable_log()?;
         let rows = audit_events::table
             .filter(audit_events::seq.gt(after_seq))
             .order(audit_events::seq.asc())
             .limit(limit)
             .select(AuditRow::as_select())
-            .load(&mut *self.conn()?)?;
+            .load(&mut *conn)?;
         Ok(rows.into_iter().map(AuditRow::into_record).collect())
     }
 
@@ -131,17 +158,19 @@ impl AuditStore for SqlStore {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut conn = self.readable_log()?;
         let rows = audit_events::table
             .filter(audit_events::seq.gt(after_seq))
             .filter(audit_events::organization.eq(organization_id))
             .order(audit_events::seq.asc())
             .limit(limit)
             .select(AuditRow::as_select())
-            .load(&mut *self.conn()?)?;
+            .load(&mut *conn)?;
         Ok(rows.into_iter().map(AuditRow::into_record).collect())
     }
 
     fn audit_for_user(&self, user_id: &str, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut conn = self.readable_log()?;
         let rows = audit_events::table
             .filter(
                 audit_events::actor
@@ -152,7 +181,7 @@ impl AuditStore for SqlStore {
             .order(audit_events::seq.desc())
             .limit(limit)
             .select(AuditRow::as_select())
-            .load(&mut *self.conn()?)?;
+            .load(&mut *conn)?;
         Ok(rows.into_iter().map(AuditRow::into_record).collect())
     }
 }

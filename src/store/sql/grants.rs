@@ -4,7 +4,7 @@
 
 use diesel::prelude::*;
 
-use super::audit::append_in;
+use super::audit_outbox::record_in;
 use super::rows::{CodeRow, RefreshRow};
 use super::schema::{authorization_codes as codes, refresh_tokens as rt, revoked_access_tokens};
 use super::{DbConnection, SqlStore};
@@ -68,11 +68,12 @@ impl GrantStore for SqlStore {
                     .values(RefreshRow::from(refresh))
                     .execute(conn)?;
             }
-            // Last, so that the audit chain's head is locked only for the commit.
-            append_in(conn, std::slice::from_ref(&record.audit))?;
+            // Last: on SQLite this locks the audit chain's head, which should be held only for the commit.
+            record_in(conn, std::slice::from_ref(&record.audit))?;
             Ok(Redemption::Issued(code))
-        })?;
-        Ok(outcome)
+        });
+        self.audit_recorded();
+        Ok(outcome?)
     }
 
     fn rotate_refresh_token(
@@ -128,9 +129,10 @@ impl GrantStore for SqlStore {
                     ))
                     .execute(conn)?;
             }
-            append_in(conn, std::slice::from_ref(&record.audit))?;
+            record_in(conn, std::slice::from_ref(&record.audit))?;
             Ok(Redemption::Issued(token))
         });
+        self.audit_recorded();
         match (result, rejected) {
             (_, Some(token)) => Ok(Redemption::Rejected(token)),
             (result, None) => Ok(result?),

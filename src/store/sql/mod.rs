@@ -4,6 +4,7 @@
 
 mod accounts;
 mod audit;
+mod audit_outbox;
 mod connection;
 mod consents;
 mod email_codes;
@@ -27,16 +28,30 @@ use std::ops::{Deref, DerefMut};
 use diesel::r2d2::PooledConnection;
 
 use super::StoreError;
+use audit_outbox::Outbox;
 
-/// The SQL store: a connection pool and nothing else, so any number of replicas can share a database.
+/// The SQL store: a connection pool, so any number of replicas can share a database, and on
+/// PostgreSQL the thread that chains the audit outbox (`audit_outbox.rs`).
 #[derive(Clone)]
 pub struct SqlStore {
     pool: DbPool,
+    outbox: Option<Outbox>,
 }
 
 impl SqlStore {
-    pub fn new(pool: DbPool) -> Self {
-        Self { pool }
+    /// Opens the database at `url` (see [`connect`]).
+    pub fn open(url: &str, max_connections: u32) -> Result<Self, String> {
+        let pool = connect(url, max_connections)?;
+        let outbox =
+            matches!(Backend::from_url(url)?, Backend::Postgres(_)).then(|| Outbox::start(pool.clone()));
+        Ok(Self { pool, outbox })
+    }
+
+    /// To call after a transaction that recorded audit events with `record_in` has ended.
+    fn audit_recorded(&self) {
+        if let Some(outbox) = &self.outbox {
+            outbox.wake();
+        }
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
@@ -48,7 +63,7 @@ impl SqlStore {
 }
 
 /// A connection checked out of the pool; it goes back when dropped.
-struct Conn(PooledConnection<Manager>);
+pub(super) struct Conn(PooledConnection<Manager>);
 
 impl Deref for Conn {
     type Target = DbConnection;

@@ -208,6 +208,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_outbox (id) {
+        id -> BigInt,
+        event -> Text,
+    }
+}
+
+diesel::table! {
     upstream_connections (id) {
         id -> Text,
         spec -> Text,

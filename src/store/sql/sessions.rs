@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::SqlStore;
-use super::audit::append_in;
+use super::audit_outbox::record_in;
 use super::rows::{CodeRow, SessionRow};
 use super::schema::{authorization_codes, sessions};
 use crate::store::{Session, SessionStore, SignInRecord, StoreError};
@@ -17,7 +17,7 @@ impl SessionStore for SqlStore {
     }
 
     fn record_sign_in(&self, record: &SignInRecord) -> Result<(), StoreError> {
-        self.conn()?.transaction::<_, diesel::result::Error, _>(|conn| {
+        let result = self.conn()?.transaction::<_, diesel::result::Error, _>(|conn| {
             for ended in &record.ends {
                 diesel::delete(sessions::table.find(ended)).execute(conn)?;
             }
@@ -29,9 +29,11 @@ impl SessionStore for SqlStore {
                     .values(CodeRow::from(code))
                     .execute(conn)?;
             }
-            // Last, so that the audit chain's head is locked only for the commit.
-            append_in(conn, &record.audit)
-        })?;
+            // Last: on SQLite this locks the audit chain's head, which should be held only for the commit.
+            record_in(conn, &record.audit)
+        });
+        self.audit_recorded();
+        result?;
         Ok(())
     }
 

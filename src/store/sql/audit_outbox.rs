@@ -1,0 +1,134 @@
+//! The audit outbox (PostgreSQL). A state change's records are inserted into `audit_outbox` in its own
+//! transaction: durable at its commit, and no lock shared with other transactions. Chaining them in
+//! that transaction instead would hold the chain head's row lock until the commit, so every sign-in,
+//! code exchange and refresh would commit (and flush) one behind the other (BENCHMARKS.md, session 6).
+//!
+//! A background thread, woken after each such commit, moves what waits into the chain in batches,
+//! locking the head once per batch. Reads of the log chain what waits first, so a reader sees every
+//! committed record; records left by a replica that stopped are chained by the next wake or read.
+//!
+//! SQLite has one writer at a time and nothing to gain: there, records chain in the transaction.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use diesel::prelude::*;
+
+use super::audit::{append_in, append_locked, lock_head};
+use super::schema::audit_outbox;
+use super::{DbConnection, DbPool};
+use crate::audit::{AuditEvent, Outcome};
+
+/// Records per chaining transaction.
+const BATCH: i64 = 512;
+
+/// Records a state change's events inside its transaction: chained at once on SQLite, put in the
+/// outbox on PostgreSQL. Call [`Outbox::wake`] once the transaction has committed.
+pub(super) fn record_in(conn: &mut DbConnection, events: &[AuditEvent]) -> Result<(), diesel::result::Error> {
+    match conn {
+        DbConnection::Sqlite(_) => append_in(conn, events),
+        DbConnection::Pg(c) => {
+            let rows: Vec<_> = events
+                .iter()
+                .map(|e| audit_outbox::event.eq(serde_json::to_string(e).expect("audit events serialise")))
+                .collect();
+            if !rows.is_empty() {
+                diesel::insert_into(audit_outbox::table).values(rows).execute(c)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Chains everything waiting in the outbox, oldest first; returns how many records it moved. The
+/// head lock serialises chaining across threads and replicas, and a batch's rows are deleted in the
+/// transaction that chains them, so each record is chained exactly once.
+pub(super) fn chain_waiting(conn: &mut DbConnection) -> Result<usize, diesel::result::Error> {
+    let DbConnection::Pg(c) = conn else {
+        return Ok(0);
+    };
+    // Most calls find nothing: answer them without taking the head lock.
+    if !diesel::select(diesel::dsl::exists(audit_outbox::table.select(audit_outbox::id)))
+        .get_result::<bool>(c)?
+    {
+        return Ok(0);
+    }
+    let mut moved = 0;
+    loop {
+        let batch = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            // Lock the head before reading the outbox: a chainer that waited for it then sees (each
+            // statement has a fresh snapshot under READ COMMITTED) that the rows it would take are gone.
+            lock_head(conn)?;
+            let rows: Vec<(i64, String)> = audit_outbox::table
+                .order(audit_outbox::id.asc())
+                .limit(BATCH)
+                .select((audit_outbox::id, audit_outbox::event))
+                .load(conn)?;
+            if rows.is_empty() {
+                return Ok(0);
+            }
+            let events: Vec<AuditEvent> = rows.iter().map(|(_, raw)| parse(raw)).collect();
+            append_locked(conn, &events)?;
+            let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+            diesel::delete(audit_outbox::table.filter(audit_outbox::id.eq_any(&ids))).execute(conn)?;
+            Ok(rows.len())
+        })?;
+        moved += batch;
+        if batch < BATCH as usize {
+            return Ok(moved);
+        }
+    }
+}
+
+/// An outbox row is written by `record_in`; one that no longer parses (altered in the database) is
+/// chained as a failure carrying its text, rather than blocking every record behind it.
+fn parse(raw: &str) -> AuditEvent {
+    serde_json::from_str(raw).unwrap_or_else(|_| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        AuditEvent::new("audit.outbox_unreadable", Outcome::Failure, now)
+            .detail(serde_json::Value::String(raw.to_string()))
+    })
+}
+
+/// Wakes the chaining thread. The thread stops when the last clone of the store (and so of this) is
+/// dropped.
+#[derive(Clone)]
+pub(super) struct Outbox {
+    wake: SyncSender<()>,
+}
+
+impl Outbox {
+    /// Starts the chaining thread for a PostgreSQL pool; it first chains what an earlier process left.
+    pub(super) fn start(pool: DbPool) -> Self {
+        let (wake, woken) = sync_channel(1);
+        std::thread::Builder::new()
+            .name("gatehouse-audit-outbox".into())
+            .spawn(move || chain_loop(pool, woken))
+            .expect("the audit outbox thread starts");
+        let outbox = Self { wake };
+        outbox.wake();
+        outbox
+    }
+
+    /// Called after a transaction that may have put records in the outbox has ended. Wakes coalesce:
+    /// one already pending is followed by a chaining pass that sees this commit.
+    pub(super) fn wake(&self) {
+        // Full: a wake is pending already. Disconnected: the thread is gone only if the process is
+        // ending; the records wait, durable, for the next start.
+        let _ = self.wake.try_send(());
+    }
+}
+
+fn chain_loop(pool: DbPool, woken: Receiver<()>) {
+    while woken.recv().is_ok() {
+        let result = pool
+            .get()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| chain_waiting(&mut conn).map_err(|e| e.to_string()));
+        // The records stay in the outbox, durable; the next wake or read of the log chains them.
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "the audit outbox could not be chained yet");
+        }
+    }
+}
