@@ -398,3 +398,39 @@ db_test!(
         );
     }
 );
+
+/// SQLite: the WAL is checkpointed by the store's background thread, not inside a request's commit
+/// (store/sql/checkpoint.rs): soon after a burst of writes, the database file alone holds them.
+#[actix_web::test]
+async fn sqlite_writes_reach_the_database_file_without_a_request_checkpointing() {
+    use diesel::{Connection, RunQueryDsl};
+
+    let app = spawn_app(Backend::Sqlite).await;
+    for i in 0..40 {
+        app.create_client(app.client(&format!("app-{i}")));
+    }
+    let path = app.db.url.strip_prefix("sqlite://").unwrap().to_string();
+    let copy = tempfile::tempdir().unwrap();
+    let alone = copy.path().join("alone.db");
+
+    let mut seen = -1;
+    for _ in 0..100 {
+        // A copy of the main file without its WAL: only checkpointed pages are in it. A copy taken
+        // mid-checkpoint may be torn: try again.
+        std::fs::copy(&path, &alone).unwrap();
+        let _ = std::fs::remove_file(copy.path().join("alone.db-wal"));
+        seen = diesel::sqlite::SqliteConnection::establish(alone.to_str().unwrap())
+            .ok()
+            .and_then(|mut conn| {
+                diesel::dsl::sql::<diesel::sql_types::BigInt>("SELECT count(*) FROM clients")
+                    .get_result(&mut conn)
+                    .ok()
+            })
+            .unwrap_or(-1);
+        if seen == 40 {
+            return;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the database file holds {seen} of 40 clients: the WAL was not checkpointed");
+}

@@ -147,10 +147,14 @@ impl Manager {
                 let mut conn = SqliteConnection::establish(&sqlite_uri(path, "rw"))
                     .map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
-                // instead of failing; foreign keys are off by default in SQLite.
+                // instead of failing; foreign keys are off by default in SQLite. Checkpoints run in
+                // the background (checkpoint.rs): a commit checkpoints only past 8,000 pages (32 MiB
+                // of WAL at the default 4 KiB page; SQLite's default is 1,000), should that thread
+                // fall behind.
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA wal_autocheckpoint = 8000;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))

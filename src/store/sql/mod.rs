@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod audit_outbox;
+mod checkpoint;
 mod connection;
 mod consents;
 mod email_codes;
@@ -29,22 +30,31 @@ use diesel::r2d2::PooledConnection;
 
 use super::StoreError;
 use audit_outbox::Outbox;
+use checkpoint::Checkpointer;
 
-/// The SQL store: a connection pool, so any number of replicas can share a database, and on
-/// PostgreSQL the thread that chains the audit outbox (`audit_outbox.rs`).
+/// The SQL store: a connection pool, so any number of replicas can share a database, and one
+/// background thread: on PostgreSQL the one that chains the audit outbox (`audit_outbox.rs`), on SQLite
+/// the one that checkpoints the WAL (`checkpoint.rs`).
 #[derive(Clone)]
 pub struct SqlStore {
     pool: DbPool,
     outbox: Option<Outbox>,
+    checkpointer: Option<Checkpointer>,
 }
 
 impl SqlStore {
     /// Opens the database at `url` (see [`connect`]).
     pub fn open(url: &str, max_connections: u32) -> Result<Self, String> {
         let pool = connect(url, max_connections)?;
-        let outbox =
-            matches!(Backend::from_url(url)?, Backend::Postgres(_)).then(|| Outbox::start(pool.clone()));
-        Ok(Self { pool, outbox })
+        let (outbox, checkpointer) = match Backend::from_url(url)? {
+            Backend::Postgres(_) => (Some(Outbox::start(pool.clone())), None),
+            Backend::Sqlite(_) => (None, Some(Checkpointer::start(pool.clone()))),
+        };
+        Ok(Self {
+            pool,
+            outbox,
+            checkpointer,
+        })
     }
 
     /// To call after a transaction that recorded audit events with `record_in` has ended.
@@ -55,6 +65,9 @@ impl SqlStore {
     }
 
     fn conn(&self) -> Result<Conn, StoreError> {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.wake();
+        }
         self.pool.get().map(Conn).map_err(|e| {
             connection::note_failure();
             StoreError::Unavailable(e.to_string())
