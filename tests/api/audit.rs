@@ -286,6 +286,39 @@ mod outbox {
     }
 
     #[actix_web::test]
+    async fn a_record_written_after_a_grant_is_chained_after_the_grants_records() {
+        let Some(app) = postgres_app().await else { return };
+        app.create_client(app.client("web"));
+        app.create_user("ada@example.com");
+        let rp = app.rp("web", Some(SECRET)).await;
+        app.code_flow(&rp, "ada@example.com", &["openid"]).await;
+        assert!(
+            waiting(&app) > 0,
+            "the flow's records wait for the chaining thread's pause"
+        );
+
+        let later = app.create_user("grace@example.com");
+
+        let records = records(&app);
+        let seq_of = |event: &str, subject: Option<&str>| {
+            records
+                .iter()
+                .find(|r| {
+                    r.event.event == event && (subject.is_none() || r.event.subject.as_deref() == subject)
+                })
+                .map(|r| r.seq)
+                .unwrap_or_else(|| panic!("no {event} record"))
+        };
+        let created = seq_of(kind::USER_CREATED, Some(&later.id));
+        assert!(
+            seq_of(kind::SIGN_IN, None) < created,
+            "chain order follows commit order"
+        );
+        assert!(seq_of(kind::TOKEN_ISSUED, None) < created);
+        assert!(verify_chain(records).is_ok());
+    }
+
+    #[actix_web::test]
     async fn records_left_waiting_are_chained_when_the_log_is_read() {
         let Some(app) = postgres_app().await else { return };
         app.create_user("ada@example.com");

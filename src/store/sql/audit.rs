@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 
-use super::audit_outbox::chain_waiting;
+use super::audit_outbox::{chain_locked, chain_waiting};
 use super::schema::{audit_events, audit_head};
 use super::{DbConnection, SqlStore};
 use crate::audit::{AuditEvent, AuditRecord, Outcome, chain_hash};
@@ -161,7 +161,15 @@ impl AuditStore for SqlStore {
         if events.is_empty() {
             return Ok(());
         }
-        self.conn()?.transaction(|conn| append_in(conn, events))?;
+        self.conn()?.transaction(|conn| match conn {
+            DbConnection::Sqlite(_) => append_in(conn, events),
+            DbConnection::Pg(_) => {
+                // After what waits in the outbox, which committed first (audit_outbox.rs).
+                lock_head(conn)?;
+                chain_locked(conn)?;
+                append_locked(conn, events)
+            }
+        })?;
         Ok(())
     }
 

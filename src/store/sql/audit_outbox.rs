@@ -3,8 +3,8 @@
 //! that transaction instead would hold the chain head's row lock until the commit, so every sign-in,
 //! code exchange and refresh would commit (and flush) one behind the other (BENCHMARKS.md, session 6).
 //!
-//! A background thread, woken after each such commit, moves what waits into the chain in batches,
-//! locking the head once per batch. Reads of the log chain what waits first, so a reader sees every
+//! A background thread, woken after such a commit, waits a moment (`PAUSE`) and moves what waits into
+//! the chain in batches, locking the head once per batch. Reads of the log chain what waits first, so a reader sees every
 //! committed record; records left by a replica that stopped are chained by the next wake or read.
 //!
 //! SQLite has one writer at a time and nothing to gain: there, records chain in the transaction.
@@ -20,6 +20,9 @@ use crate::audit::{AuditEvent, Outcome};
 
 /// Records per chaining transaction.
 const BATCH: i64 = 512;
+
+/// How long after a grant's commit its records are chained (reads of the log chain at once).
+const PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Records a state change's events inside its transaction: chained at once on SQLite, put in the
 /// outbox on PostgreSQL. Call [`Outbox::wake`] once the transaction has committed.
@@ -39,9 +42,7 @@ pub(super) fn record_in(conn: &mut DbConnection, events: &[AuditEvent]) -> Resul
     }
 }
 
-/// Chains everything waiting in the outbox, oldest first; returns how many records it moved. The
-/// head lock serialises chaining across threads and replicas, and a batch's rows are deleted in the
-/// transaction that chains them, so each record is chained exactly once.
+/// Chains everything waiting in the outbox, oldest first; returns how many records it moved.
 pub(super) fn chain_waiting(conn: &mut DbConnection) -> Result<usize, diesel::result::Error> {
     let DbConnection::Pg(c) = conn else {
         return Ok(0);
@@ -52,28 +53,35 @@ pub(super) fn chain_waiting(conn: &mut DbConnection) -> Result<usize, diesel::re
     {
         return Ok(0);
     }
+    conn.transaction(|conn| {
+        lock_head(conn)?;
+        chain_locked(conn)
+    })
+}
+
+/// Inside a transaction that holds the head lock (PostgreSQL): moves every waiting record into the
+/// chain. Every append calls this first, so a record is chained after those its transaction saw
+/// committed, whichever path they took. The head lock serialises chaining across threads and
+/// replicas, the outbox is read after it is taken (each statement has a fresh snapshot under READ
+/// COMMITTED: rows another chainer took are gone), and rows are deleted in the transaction that
+/// chains them: each record is chained exactly once.
+pub(super) fn chain_locked(conn: &mut DbConnection) -> Result<usize, diesel::result::Error> {
     let mut moved = 0;
     loop {
-        let batch = conn.transaction::<_, diesel::result::Error, _>(|conn| {
-            // Lock the head before reading the outbox: a chainer that waited for it then sees (each
-            // statement has a fresh snapshot under READ COMMITTED) that the rows it would take are gone.
-            lock_head(conn)?;
-            let rows: Vec<(i64, String)> = audit_outbox::table
-                .order(audit_outbox::id.asc())
-                .limit(BATCH)
-                .select((audit_outbox::id, audit_outbox::event))
-                .load(conn)?;
-            if rows.is_empty() {
-                return Ok(0);
-            }
-            let events: Vec<AuditEvent> = rows.iter().map(|(_, raw)| parse(raw)).collect();
-            append_locked(conn, &events)?;
-            let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
-            diesel::delete(audit_outbox::table.filter(audit_outbox::id.eq_any(&ids))).execute(conn)?;
-            Ok(rows.len())
-        })?;
-        moved += batch;
-        if batch < BATCH as usize {
+        let rows: Vec<(i64, String)> = audit_outbox::table
+            .order(audit_outbox::id.asc())
+            .limit(BATCH)
+            .select((audit_outbox::id, audit_outbox::event))
+            .load(conn)?;
+        if rows.is_empty() {
+            return Ok(moved);
+        }
+        let events: Vec<AuditEvent> = rows.iter().map(|(_, raw)| parse(raw)).collect();
+        append_locked(conn, &events)?;
+        let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+        diesel::delete(audit_outbox::table.filter(audit_outbox::id.eq_any(&ids))).execute(conn)?;
+        moved += rows.len();
+        if rows.len() < BATCH as usize {
             return Ok(moved);
         }
     }
@@ -122,6 +130,9 @@ impl Outbox {
 
 fn chain_loop(pool: DbPool, woken: Receiver<()>) {
     while woken.recv().is_ok() {
+        // Wait for more: every grant committed meanwhile is chained in the same transaction, so
+        // chaining costs at most about one write transaction per pause however many grants there are.
+        std::thread::sleep(PAUSE);
         let result = pool
             .get()
             .map_err(|e| e.to_string())
