@@ -9,7 +9,7 @@
 //!
 //! SQLite has one writer at a time and nothing to gain: there, records chain in the transaction.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 
 use diesel::prelude::*;
 
@@ -133,6 +133,11 @@ fn chain_loop(pool: DbPool, woken: Receiver<()>) {
         // Wait for more: every grant committed meanwhile is chained in the same transaction, so
         // chaining costs at most about one write transaction per pause however many grants there are.
         std::thread::sleep(PAUSE);
+        // The store was dropped meanwhile (the process is shutting down, or a test ended and its
+        // database is gone): leave the rest to the next process rather than reconnect to do it.
+        if let Err(TryRecvError::Disconnected) = woken.try_recv() {
+            return;
+        }
         let result = pool
             .get()
             .map_err(|e| e.to_string())

@@ -8,7 +8,7 @@
 //! The thread sleeps on a channel while the store is idle (no periodic wake-ups) and stops when the
 //! last clone of the store is dropped.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -42,6 +42,11 @@ impl Checkpointer {
 fn checkpoint_loop(pool: DbPool, woken: Receiver<()>) {
     while woken.recv().is_ok() {
         std::thread::sleep(PAUSE);
+        // The store was dropped meanwhile (the process is shutting down, or a test ended and its
+        // database is gone): leave the rest to the next process rather than reconnect to do it.
+        if let Err(TryRecvError::Disconnected) = woken.try_recv() {
+            return;
+        }
         let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
             conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")
                 .map_err(|e| e.to_string())
