@@ -26,8 +26,10 @@ pub async fn measure(
     rounds: usize,
 ) -> Result<WriteCounts, String> {
     let rounds = rounds.max(1);
-    let mut conn = target.connect().await?;
 
+    settle().await;
+    // A connection per phase: one left idle through the pauses would be closed by the server.
+    let mut conn = target.connect().await?;
     let start = txid(database)?;
     for _ in 0..rounds {
         flows::visit_login_page(target, &mut conn, seed).await?;
@@ -35,6 +37,7 @@ pub async fn measure(
     settle().await;
     let visits = txid(database)? - start - 1;
 
+    let mut conn = target.connect().await?;
     let start = txid(database)?;
     for _ in 0..rounds {
         let (_, code) = flows::sign_in(target, &mut conn, seed).await?;
@@ -50,9 +53,9 @@ pub async fn measure(
     })
 }
 
-/// Waits for the writes the flows set off in the background to happen, so that they are counted too:
-/// on PostgreSQL the audit outbox is chained up to a second after a grant's commit
-/// (`src/store/sql/audit_outbox.rs`).
+/// Waits for the writes set off in the background to happen: before a count, so that those of earlier
+/// work are not counted; after it, so that those of the counted flows are (on PostgreSQL the audit
+/// outbox is chained up to a second after a grant's commit: `src/store/sql/audit_outbox.rs`).
 async fn settle() {
     tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
 }
