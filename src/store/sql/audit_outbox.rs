@@ -3,25 +3,26 @@
 //! that transaction instead would hold the chain head's row lock until the commit, so every sign-in,
 //! code exchange and refresh would commit (and flush) one behind the other (BENCHMARKS.md, session 6).
 //!
-//! A background thread, woken after such a commit, waits a moment (`PAUSE`) and moves what waits into
-//! the chain in batches, locking the head once per batch. Reads of the log chain what waits first, so a reader sees every
+//! A background thread (`background.rs`), woken after such a commit, waits a moment (`PAUSE`) and
+//! moves what waits into the chain, locking the head once for all of it. Reads of the log chain what waits first, so a reader sees every
 //! committed record; records left by a replica that stopped are chained by the next wake or read.
 //!
 //! SQLite has one writer at a time and nothing to gain: there, records chain in the transaction.
 
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
-
 use diesel::prelude::*;
 
 use super::audit::{append_in, append_locked, lock_head};
+use super::background::Background;
 use super::schema::audit_outbox;
 use super::{DbConnection, DbPool};
 use crate::audit::{AuditEvent, Outcome};
 
-/// Records per chaining transaction.
+/// Records read and chained per statement batch.
 const BATCH: i64 = 512;
 
-/// How long after a grant's commit its records are chained (reads of the log chain at once).
+/// How long after a grant's commit its records are chained (reads of the log chain at once): every
+/// grant committed meanwhile is chained in the same transaction, so chaining costs about one write
+/// transaction per pause however many grants there are.
 const PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Records a state change's events inside its transaction: chained at once on SQLite, put in the
@@ -99,52 +100,14 @@ fn parse(raw: &str) -> AuditEvent {
     })
 }
 
-/// Wakes the chaining thread. The thread stops when the last clone of the store (and so of this) is
-/// dropped.
-#[derive(Clone)]
-pub(super) struct Outbox {
-    wake: SyncSender<()>,
-}
-
-impl Outbox {
-    /// Starts the chaining thread for a PostgreSQL pool; it first chains what an earlier process left.
-    pub(super) fn start(pool: DbPool) -> Self {
-        let (wake, woken) = sync_channel(1);
-        std::thread::Builder::new()
-            .name("gatehouse-audit-outbox".into())
-            .spawn(move || chain_loop(pool, woken))
-            .expect("the audit outbox thread starts");
-        let outbox = Self { wake };
-        outbox.wake();
-        outbox
-    }
-
-    /// Called after a transaction that may have put records in the outbox has ended. Wakes coalesce:
-    /// one already pending is followed by a chaining pass that sees this commit.
-    pub(super) fn wake(&self) {
-        // Full: a wake is pending already. Disconnected: the thread is gone only if the process is
-        // ending; the records wait, durable, for the next start.
-        let _ = self.wake.try_send(());
-    }
-}
-
-fn chain_loop(pool: DbPool, woken: Receiver<()>) {
-    while woken.recv().is_ok() {
-        // Wait for more: every grant committed meanwhile is chained in the same transaction, so
-        // chaining costs at most about one write transaction per pause however many grants there are.
-        std::thread::sleep(PAUSE);
-        // The store was dropped meanwhile (the process is shutting down, or a test ended and its
-        // database is gone): leave the rest to the next process rather than reconnect to do it.
-        if let Err(TryRecvError::Disconnected) = woken.try_recv() {
-            return;
-        }
-        let result = pool
-            .get()
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| chain_waiting(&mut conn).map_err(|e| e.to_string()));
-        // The records stay in the outbox, durable; the next wake or read of the log chains them.
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "the audit outbox could not be chained yet");
-        }
-    }
+/// Starts the chaining thread for a PostgreSQL pool; wake it after a transaction that may have put
+/// records in the outbox has ended. It first chains what an earlier process left; records it cannot
+/// chain yet stay in the outbox, durable, for the next wake or read of the log.
+pub(super) fn start(pool: DbPool) -> Background {
+    let outbox = Background::start("audit-outbox", PAUSE, move || {
+        let mut conn = pool.get().map_err(|e| e.to_string())?;
+        chain_waiting(&mut conn).map(|_| ()).map_err(|e| e.to_string())
+    });
+    outbox.wake();
+    outbox
 }

@@ -5,6 +5,7 @@
 mod accounts;
 mod audit;
 mod audit_outbox;
+mod background;
 mod checkpoint;
 mod connection;
 mod consents;
@@ -29,8 +30,7 @@ use std::ops::{Deref, DerefMut};
 use diesel::r2d2::PooledConnection;
 
 use super::StoreError;
-use audit_outbox::Outbox;
-use checkpoint::Checkpointer;
+use background::Background;
 
 /// The SQL store: a connection pool, so any number of replicas can share a database, and one
 /// background thread: on PostgreSQL the one that chains the audit outbox (`audit_outbox.rs`), on SQLite
@@ -38,8 +38,8 @@ use checkpoint::Checkpointer;
 #[derive(Clone)]
 pub struct SqlStore {
     pool: DbPool,
-    outbox: Option<Outbox>,
-    checkpointer: Option<Checkpointer>,
+    outbox: Option<Background>,
+    checkpointer: Option<Background>,
 }
 
 impl SqlStore {
@@ -47,8 +47,8 @@ impl SqlStore {
     pub fn open(url: &str, max_connections: u32) -> Result<Self, String> {
         let pool = connect(url, max_connections)?;
         let (outbox, checkpointer) = match Backend::from_url(url)? {
-            Backend::Postgres(_) => (Some(Outbox::start(pool.clone())), None),
-            Backend::Sqlite(_) => (None, Some(Checkpointer::start(pool.clone()))),
+            Backend::Postgres(_) => (Some(audit_outbox::start(pool.clone())), None),
+            Backend::Sqlite(_) => (None, Some(checkpoint::start(pool.clone()))),
         };
         Ok(Self {
             pool,
