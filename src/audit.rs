@@ -2,7 +2,7 @@
 //!
 //! Events of a state change (a sign-in, a code exchange, a refresh) commit in its transaction, through
 //! the store (`SignInRecord`, `IssueRecord`): no commit of their own (on PostgreSQL they commit to an
-//! outbox that the store chains right after; store/sql/audit_outbox.rs). Other events are written by a
+//! outbox that the store chains within a second; store/sql/audit_outbox.rs). Other events are written by a
 //! single writer thread with group commit: every event waiting when the writer is free goes into one
 //! transaction, so the hot path pays a fraction of a commit instead of one each, and a caller that needs
 //! durability (`record`) returns only once its event is committed. Callers that cannot record an event

@@ -59,15 +59,20 @@ fn record(jti: &str, next: Option<RefreshToken>) -> IssueRecord {
     }
 }
 
-/// The subjects of the `token.issued` records, in chain order.
-fn issued_records(store: &dyn Store) -> Vec<String> {
+/// The subjects of the records of one kind, in chain order.
+fn subjects_of(store: &dyn Store, event: &str) -> Vec<String> {
     store
         .audit_page(0, 100)
         .unwrap()
         .into_iter()
-        .filter(|r| r.event.event == kind::TOKEN_ISSUED)
+        .filter(|r| r.event.event == event)
         .filter_map(|r| r.event.subject)
         .collect()
+}
+
+/// The subjects of the `token.issued` records, in chain order.
+fn issued_records(store: &dyn Store) -> Vec<String> {
+    subjects_of(store, kind::TOKEN_ISSUED)
 }
 
 fn seed(app: &TestApp) -> (std::sync::Arc<dyn Store>, String) {
@@ -304,15 +309,7 @@ db_test!(
             audit: vec![AuditEvent::new(kind::SIGN_IN, Outcome::Success, 1).subject(id)],
             code: Some(code(&user, code_hash, "g1", 1_000)),
         };
-        let audited = |store: &dyn Store| {
-            store
-                .audit_page(0, 100)
-                .unwrap()
-                .into_iter()
-                .filter(|r| r.event.event == kind::SIGN_IN)
-                .filter_map(|r| r.event.subject)
-                .collect::<Vec<_>>()
-        };
+        let audited = |store: &dyn Store| subjects_of(store, kind::SIGN_IN);
 
         store.record_sign_in(&sign_in("s1", "c1")).unwrap();
         assert!(store.find_session("s1", 500).unwrap().is_some());
@@ -348,19 +345,8 @@ db_test!(
     |app: TestApp| async move {
         let (store, user) = seed(&app);
         let session = |id: &str, expires_at| Session {
-            id_hash: id.into(),
-            user_id: user.clone(),
-            auth_time: 1,
-            amr: "pwd".into(),
-            idp: None,
-            created_at: 1,
             expires_at,
-            pending_factor: false,
-            persistent: false,
-            last_seen_at: 1,
-            user_agent: String::new(),
-            previous_id_hash: None,
-            rotated_at: 1,
+            ..self::session(&user, id)
         };
         store.create_session(&session("old", 100)).unwrap();
         store.create_session(&session("live", 1_000_000)).unwrap();

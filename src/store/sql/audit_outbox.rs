@@ -4,8 +4,9 @@
 //! code exchange and refresh would commit (and flush) one behind the other (BENCHMARKS.md, session 6).
 //!
 //! A background thread (`background.rs`), woken after such a commit, waits a moment (`PAUSE`) and
-//! moves what waits into the chain, locking the head once for all of it. Reads of the log chain what waits first, so a reader sees every
-//! committed record; records left by a replica that stopped are chained by the next wake or read.
+//! moves what waits into the chain, locking the head once for all of it. Reads of the log, and every
+//! direct append, chain what waits first: a reader sees every committed record, and chain order
+//! follows commit order. Records left by a replica that stopped are chained by the next wake or read.
 //!
 //! SQLite has one writer at a time and nothing to gain: there, records chain in the transaction.
 
@@ -26,7 +27,7 @@ const BATCH: i64 = 512;
 const PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Records a state change's events inside its transaction: chained at once on SQLite, put in the
-/// outbox on PostgreSQL. Call [`Outbox::wake`] once the transaction has committed.
+/// outbox on PostgreSQL. Call `SqlStore::audit_recorded` once the transaction has ended.
 pub(super) fn record_in(conn: &mut DbConnection, events: &[AuditEvent]) -> Result<(), diesel::result::Error> {
     match conn {
         DbConnection::Sqlite(_) => append_in(conn, events),
