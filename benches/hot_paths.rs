@@ -1,6 +1,7 @@
 //! criterion micro-benchmarks for the functions on every token request (issue 6, deliverable 2), through
 //! the crate's public API only: JWT signing and verification per algorithm, PKCE, claims assembly,
-//! client authentication (with one argon2id verification for contrast) and strict form parsing.
+//! client authentication (with one argon2id verification for contrast), strict form parsing, and the
+//! SQLite store calls of a client_credentials grant (the client lookup, the audit group commit).
 //!
 //! `cargo bench --bench hot_paths` (add `-- --quick` for a fast smoke run, or a filter such as `sign/`).
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use gatehouse::audit::{AuditEvent, Outcome};
 use gatehouse::crypto::{self, Sealer};
 use gatehouse::keys::{self, Alg, KeyRing};
 use gatehouse::protocol::claims::{
@@ -18,7 +20,8 @@ use gatehouse::protocol::claims::{
 use gatehouse::protocol::client_auth::ClientCredentials;
 use gatehouse::protocol::params::Params;
 use gatehouse::protocol::pkce;
-use gatehouse::store::{Client, User};
+use gatehouse::store::sql::SqlStore;
+use gatehouse::store::{AuditStore, Client, ClientStore, User};
 
 const NOW: i64 = 1_750_000_000;
 const ISSUER: &str = "https://id.example.com";
@@ -202,6 +205,33 @@ fn client_auth(c: &mut Criterion) {
     slow.finish();
 }
 
+/// The store calls of a client_credentials grant on SQLite (WAL, as the server opens it): the client
+/// lookup on the request, and the audit writer's transaction for a batch of `token.issued` records (one
+/// per waiting request; the load benchmark's 4 connections make batches of 1 to 4).
+fn store(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = SqlStore::open(&url, 4).expect("SQLite store");
+    store.create_client(&client()).expect("client");
+    let issued = AuditEvent::new("token.issued", Outcome::Success, NOW)
+        .actor(format!("client:{CLIENT_ID}"))
+        .subject(CLIENT_ID)
+        .client(CLIENT_ID)
+        .detail(serde_json::json!({"grant_type": "client_credentials", "scope": "openid", "refresh_token": false, "id_token": false}));
+
+    let mut group = c.benchmark_group("store_sqlite");
+    group.bench_function("find_client", |b| {
+        b.iter(|| store.find_client(black_box(CLIENT_ID)).unwrap().unwrap())
+    });
+    for batch in [1, 4] {
+        let events = vec![issued.clone(); batch];
+        group.bench_with_input(BenchmarkId::new("append_audit", batch), &events, |b, events| {
+            b.iter(|| store.append_audit(black_box(events)).unwrap())
+        });
+    }
+    group.finish();
+}
+
 fn params(c: &mut Criterion) {
     let body = format!(
         "grant_type=authorization_code&code=SplxlOBeZQQYbYS6WxSbIA3kP0qL9sT2vW8yZ1aC4dE\
@@ -222,6 +252,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = hot_paths;
     config = config();
-    targets = tokens, pkce_verify, claims, client_auth, params
+    targets = tokens, pkce_verify, claims, client_auth, params, store
 }
 criterion_main!(hot_paths);
