@@ -2,6 +2,7 @@
 //! lock or PostgreSQL's row lock: appends from every replica are serialised and the chain stays linear.
 
 use diesel::prelude::*;
+use diesel::{PgConnection, SqliteConnection};
 
 use super::audit_outbox::{chain_locked, chain_waiting};
 use super::schema::{audit_events, audit_head};
@@ -46,6 +47,43 @@ impl AuditRow {
         }
     }
 
+    /// Every column, absent ones bound as NULL rather than left out: one SQL text whatever the
+    /// record, so the prepared statement is cached (see `append_locked`).
+    #[allow(clippy::type_complexity)]
+    fn columns(
+        &self,
+    ) -> (
+        diesel::dsl::Eq<audit_events::seq, i64>,
+        diesel::dsl::Eq<audit_events::at, i64>,
+        diesel::dsl::Eq<audit_events::event, &str>,
+        diesel::dsl::Eq<audit_events::outcome, &str>,
+        diesel::dsl::Eq<audit_events::actor, Option<&str>>,
+        diesel::dsl::Eq<audit_events::subject, Option<&str>>,
+        diesel::dsl::Eq<audit_events::client_id, Option<&str>>,
+        diesel::dsl::Eq<audit_events::organization, Option<&str>>,
+        diesel::dsl::Eq<audit_events::ip, Option<&str>>,
+        diesel::dsl::Eq<audit_events::request_id, Option<&str>>,
+        diesel::dsl::Eq<audit_events::detail, &str>,
+        diesel::dsl::Eq<audit_events::prev_hash, &str>,
+        diesel::dsl::Eq<audit_events::hash, &str>,
+    ) {
+        (
+            audit_events::seq.eq(self.seq),
+            audit_events::at.eq(self.at),
+            audit_events::event.eq(self.event.as_str()),
+            audit_events::outcome.eq(self.outcome.as_str()),
+            audit_events::actor.eq(self.actor.as_deref()),
+            audit_events::subject.eq(self.subject.as_deref()),
+            audit_events::client_id.eq(self.client_id.as_deref()),
+            audit_events::organization.eq(self.organization.as_deref()),
+            audit_events::ip.eq(self.ip.as_deref()),
+            audit_events::request_id.eq(self.request_id.as_deref()),
+            audit_events::detail.eq(self.detail.as_str()),
+            audit_events::prev_hash.eq(self.prev_hash.as_str()),
+            audit_events::hash.eq(self.hash.as_str()),
+        )
+    }
+
     fn into_record(self) -> AuditRecord {
         AuditRecord {
             seq: self.seq,
@@ -85,9 +123,9 @@ pub(super) fn append_in(conn: &mut DbConnection, events: &[AuditEvent]) -> Resul
 /// Takes the chain head's lock for the rest of the transaction: SQLite's write lock, or PostgreSQL's
 /// row lock (an update rather than `FOR UPDATE`, which SQLite lacks).
 pub(super) fn lock_head(conn: &mut DbConnection) -> Result<(), diesel::result::Error> {
-    diesel::update(audit_head::table.find(1))
+    per_backend!(conn, c => diesel::update(audit_head::table.find(1))
         .set(audit_head::seq.eq(audit_head::seq))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(())
 }
 
@@ -96,10 +134,58 @@ pub(super) fn append_locked(
     conn: &mut DbConnection,
     events: &[AuditEvent],
 ) -> Result<(), diesel::result::Error> {
-    let (mut seq, mut prev): (i64, String) = audit_head::table
+    match conn {
+        DbConnection::Sqlite(c) => append_locked_sqlite(c, events),
+        DbConnection::Pg(c) => append_locked_pg(c, events),
+    }
+}
+
+/// In-process, so round trips cost nothing: only statements diesel prepares once per connection and
+/// keeps (it re-prepares every UPDATE and multi-row insert), the insert run once per event.
+fn append_locked_sqlite(
+    c: &mut SqliteConnection,
+    events: &[AuditEvent],
+) -> Result<(), diesel::result::Error> {
+    let head = audit_head::table
         .find(1)
         .select((audit_head::seq, audit_head::hash))
-        .first(conn)?;
+        .first(c)?;
+    let (rows, (seq, hash)) = chained(head, events);
+    for row in &rows {
+        diesel::insert_into(audit_events::table)
+            .values(row.columns())
+            .execute(c)?;
+    }
+    diesel::replace_into(audit_head::table)
+        .values((
+            audit_head::id.eq(1),
+            audit_head::seq.eq(seq),
+            audit_head::hash.eq(&hash),
+        ))
+        .execute(c)?;
+    Ok(())
+}
+
+/// Over the network: one statement per chunk of events instead of one round trip per event.
+fn append_locked_pg(c: &mut PgConnection, events: &[AuditEvent]) -> Result<(), diesel::result::Error> {
+    let head = audit_head::table
+        .find(1)
+        .select((audit_head::seq, audit_head::hash))
+        .first(c)?;
+    let (rows, (seq, hash)) = chained(head, events);
+    for chunk in rows.chunks(100) {
+        diesel::insert_into(audit_events::table)
+            .values(chunk)
+            .execute(c)?;
+    }
+    diesel::update(audit_head::table.find(1))
+        .set((audit_head::seq.eq(seq), audit_head::hash.eq(&hash)))
+        .execute(c)?;
+    Ok(())
+}
+
+/// The rows that chain `events` after `head` (its sequence number and hash), and the new head.
+fn chained((mut seq, mut prev): (i64, String), events: &[AuditEvent]) -> (Vec<AuditRow>, (i64, String)) {
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
         seq += 1;
@@ -107,19 +193,7 @@ pub(super) fn append_locked(
         rows.push(AuditRow::new(seq, event, &prev, hash.clone()));
         prev = hash;
     }
-    // Multi-row inserts: one statement per chunk instead of one round trip per event. Batch inserts
-    // are per backend in diesel, hence the dialect branch.
-    for chunk in rows.chunks(100) {
-        let insert = diesel::insert_into(audit_events::table).values(chunk);
-        match conn {
-            DbConnection::Sqlite(c) => insert.execute(c)?,
-            DbConnection::Pg(c) => insert.execute(c)?,
-        };
-    }
-    diesel::update(audit_head::table.find(1))
-        .set((audit_head::seq.eq(seq), audit_head::hash.eq(&prev)))
-        .execute(conn)?;
-    Ok(())
+    (rows, (seq, prev))
 }
 
 type NotAClient = diesel::expression::SqlLiteral<diesel::sql_types::Bool>;
@@ -161,15 +235,16 @@ impl AuditStore for SqlStore {
         if events.is_empty() {
             return Ok(());
         }
-        self.conn()?.transaction(|conn| match conn {
-            DbConnection::Sqlite(_) => append_in(conn, events),
-            DbConnection::Pg(_) => {
+        match &mut *self.conn()? {
+            // BEGIN IMMEDIATE takes the write lock, as `lock_head` would, without a statement.
+            DbConnection::Sqlite(c) => c.immediate_transaction(|c| append_locked_sqlite(c, events))?,
+            conn @ DbConnection::Pg(_) => conn.transaction(|conn| {
                 // After what waits in the outbox, which committed first (audit_outbox.rs).
                 lock_head(conn)?;
                 chain_locked(conn)?;
                 append_locked(conn, events)
-            }
-        })?;
+            })?,
+        }
         Ok(())
     }
 

@@ -123,10 +123,10 @@ impl ConsentDocumentStore for SqlStore {
     }
 
     fn list_consent_documents(&self) -> Result<Vec<ConsentDocument>, StoreError> {
-        let rows = documents::table
+        let rows = per_backend!(&mut *self.conn()?, c => documents::table
             .order((documents::created_at.asc(), documents::id.asc()))
             .select(DocumentRow::as_select())
-            .load(&mut *self.conn()?)?;
+            .load(c))?;
         rows.into_iter().map(document).collect()
     }
 
@@ -193,11 +193,11 @@ impl ConsentDocumentStore for SqlStore {
     }
 
     fn list_user_consent_records(&self, user_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
-        let rows = records::table
+        let rows = per_backend!(&mut *self.conn()?, c => records::table
             .filter(records::user_id.eq(user_id))
             .order(records::id.asc())
             .select(RecordRow::as_select())
-            .load(&mut *self.conn()?)?;
+            .load(c))?;
         rows.into_iter().map(record).collect()
     }
 

@@ -140,11 +140,11 @@ impl GrantStore for SqlStore {
     }
 
     fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>, StoreError> {
-        let row = rt::table
+        let row = per_backend!(&mut *self.conn()?, c => rt::table
             .find(token_hash)
             .select(RefreshRow::as_select())
-            .first(&mut *self.conn()?)
-            .optional()?;
+            .first(c)
+            .optional())?;
         Ok(row.map(RefreshToken::from))
     }
 
@@ -160,11 +160,11 @@ impl GrantStore for SqlStore {
     }
 
     fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        let found: Option<String> = revoked_access_tokens::table
+        let found: Option<String> = per_backend!(&mut *self.conn()?, c => revoked_access_tokens::table
             .find(jti)
             .select(revoked_access_tokens::jti)
-            .first(&mut *self.conn()?)
-            .optional()?;
+            .first(c)
+            .optional())?;
         Ok(found.is_some())
     }
 }

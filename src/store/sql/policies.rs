@@ -47,11 +47,11 @@ impl From<PolicyRow> for ClientPolicy {
 
 impl ClientPolicyStore for SqlStore {
     fn find_client_policy(&self, client_id: &str) -> Result<Option<ClientPolicy>, StoreError> {
-        let row = client_policies::table
+        let row = per_backend!(&mut *self.conn()?, c => client_policies::table
             .find(client_id)
             .select(PolicyRow::as_select())
-            .first(&mut *self.conn()?)
-            .optional()?;
+            .first(c)
+            .optional())?;
         Ok(row.map(ClientPolicy::from))
     }
 

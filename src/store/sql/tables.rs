@@ -16,11 +16,11 @@ impl ClientStore for SqlStore {
     }
 
     fn find_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
-        let row = clients::table
+        let row = per_backend!(&mut *self.conn()?, c => clients::table
             .find(id)
             .select(ClientRow::as_select())
-            .first(&mut *self.conn()?)
-            .optional()?;
+            .first(c)
+            .optional())?;
         Ok(row.map(Client::from))
     }
 
@@ -75,11 +75,11 @@ impl UserStore for SqlStore {
     }
 
     fn find_user(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let row = users::table
+        let row = per_backend!(&mut *self.conn()?, c => users::table
             .find(id)
             .select(UserRow::as_select())
-            .first(&mut *self.conn()?)
-            .optional()?;
+            .first(c)
+            .optional())?;
         Ok(row.map(User::from))
     }
 
