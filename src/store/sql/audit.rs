@@ -1,5 +1,6 @@
-//! The audit chain in SQL. The head row is updated first in every append, which takes SQLite's write
-//! lock or PostgreSQL's row lock: appends from every replica are serialised and the chain stays linear.
+//! The audit chain in SQL. Every append first takes SQLite's write lock (the writer's own transaction
+//! begins IMMEDIATE; inside a grant's transaction the head row is updated) or PostgreSQL's row lock on
+//! the head: appends from every replica are serialised and the chain stays linear.
 
 use diesel::prelude::*;
 use diesel::{PgConnection, SqliteConnection};
